@@ -1,0 +1,1 @@
+"""partitions layer of ceas."""

@@ -1,0 +1,1 @@
+"""qnn layer of ceas."""
