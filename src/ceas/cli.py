@@ -1,0 +1,121 @@
+"""The ``ceas`` command line: ``run``, ``validate``, ``plot``, ``presets``.
+
+User mistakes (bad config values, unknown keys, bad flags, missing files, a run folder that already exists) end with
+one line on stderr naming the problem and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+try:  # typer >= 0.2x vendors click; older releases depend on it
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_exc
+
+from ceas.errors import CeasError
+
+app = typer.Typer(
+    name="ceas",
+    help="Train distributed quantum neural networks over a simulated quantum network (CEAS).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ConfigArg = Annotated[
+    str, typer.Argument(help="a TOML config file or a preset name (paper, quick)")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="override a value: section.key=value (repeatable)"),
+]
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue the run from its last checkpoint")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace an existing run folder")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Train as configured; results go to <run.out_dir>/<run.name>/."""
+    from ceas.config import load_config
+    from ceas.experiment.runner import run as run_experiment
+
+    cfg = load_config(config, set_ or [])
+    result = run_experiment(cfg, resume=resume, overwrite=overwrite, progress=not quiet)
+    s = result.summary
+    acc = s["final_test_accuracy"]
+    typer.echo(
+        f"{cfg.run.name}: {s['rounds']} rounds, final test accuracy "
+        f"{'n/a' if acc is None else f'{acc:.4f}'} -> {result.run_dir}"
+    )
+
+
+@app.command()
+def validate(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Check a config file (and overrides) without running anything."""
+    from ceas.config import load_config
+
+    cfg = load_config(config, set_ or [])
+    typer.echo(f"{config}: valid (digest {cfg.digest()[:12]})")
+
+
+@app.command()
+def show(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Print the fully resolved configuration as TOML (defaults filled in)."""
+    from ceas.config import load_config, to_toml
+
+    typer.echo(to_toml(load_config(config, set_ or [])), nl=False)
+
+
+@app.command()
+def plot(run_dir: Annotated[Path, typer.Argument(help="a run folder (runs/<name>)")]) -> None:
+    """Redraw a run's accuracy plot from its metrics."""
+    from ceas.experiment.plots import plot_accuracy
+    from ceas.experiment.store import METRICS, read_metrics
+
+    path = run_dir / METRICS
+    if not path.exists():
+        raise CeasError(
+            f"run folder {str(run_dir)!r} has no {METRICS}; allowed: a folder written by 'ceas run'"
+        )
+    plot_accuracy(read_metrics(path), run_dir / "accuracy.png", title=run_dir.name)
+    typer.echo(str(run_dir / "accuracy.png"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning user errors into one line and exit status 2."""
+    try:
+        app(args=argv, prog_name="ceas", standalone_mode=False)
+    except CeasError as exc:
+        for line in str(exc).splitlines() or ["error"]:
+            print(f"ceas: error: {line}", file=sys.stderr)
+        return 2
+    except click_exc.NoArgsIsHelpError as exc:
+        print(exc.format_message() if hasattr(exc, "format_message") else "", file=sys.stderr)
+        return 2
+    except click_exc.UsageError as exc:
+        print(f"ceas: error: {exc.format_message()}", file=sys.stderr)
+        return 2
+    except click_exc.Abort:
+        print("ceas: aborted", file=sys.stderr)
+        return 130
+    except click_exc.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

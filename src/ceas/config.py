@@ -1,0 +1,413 @@
+"""Typed, validated run configuration.
+
+A run is described by one TOML file (or a preset name) plus ``--set key=value`` overrides. Every field carries its
+bounds and option set as data (pydantic ``Field``/``Literal``), so validation, error messages and the fuzz tests all
+read the same constraints. Every default is the SPEC's ``paper`` value with its reason beside it; the ``quick`` preset
+only shrinks sizes.
+
+Errors are reported by one formatter, :func:`format_error`, as one line per offending field::
+
+    model.n_qubits: 40 is not allowed; allowed: integer in [1, 20]
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import types
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import annotated_types
+import pydantic
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ceas.errors import ConfigError
+
+PRESETS = ("paper", "quick")
+
+# Largest state the batched simulator may allocate, in bytes (nodes x samples x 2^n complex128, a few live buffers).
+STATE_MEMORY_LIMIT_BYTES = 8 * 2**30
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunSection(_Section):
+    name: str = Field(
+        "ceas-run",
+        min_length=1,
+        max_length=120,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="folder name under out_dir",
+    )
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="every random stream derives from it")
+    rounds: int = Field(100, ge=1, le=100_000, description="SPEC §8: 100 rounds")
+    checkpoint_every: int = Field(10, ge=1, le=100_000, description="rounds between checkpoints")
+    out_dir: str = Field("runs", min_length=1, description="parent folder of run folders")
+
+
+class ModelSection(_Section):
+    n_qubits: int = Field(
+        4, ge=1, le=20, description="SPEC §3: small NISQ circuit; one PCA feature per qubit"
+    )
+    n_layers: int = Field(4, ge=1, le=64, description="SPEC §3: L layers of RY,RZ + CNOT entangler")
+    entangler: Literal["ring", "linear", "all_to_all"] = Field(
+        "ring", description="SPEC §3 default ring"
+    )
+    reupload: bool = Field(False, description="SPEC §3: re-uploading optional")
+    loss: Literal["bce", "mse"] = Field("bce", description="SPEC §3: BCE on sigmoid(a<Z>)")
+    output_scale: float = Field(
+        4.0, gt=0, le=100, description="a in sigmoid(a<Z>); [D] lets p reach ~0.98"
+    )
+
+
+class DataSection(_Section):
+    dataset: Literal["breast_cancer", "digits", "iris", "wine"] = Field(
+        "breast_cancer",
+        description="[D] bundled binary task; centralised 4-qubit model reaches >= 85 %",
+    )
+    classes: list[int] | None = Field(
+        None, description="original labels to keep (at least two, distinct); all when omitted"
+    )
+
+    @model_validator(mode="after")
+    def _distinct_classes(self) -> DataSection:
+        c = self.classes
+        if c is not None and (len(c) < 2 or len(set(c)) != len(c) or min(c) < 0):
+            raise ValueError(
+                f"data.classes: {c} is not allowed; allowed: a list of at least two distinct labels >= 0"
+            )
+        return self
+
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="held-out share, stratified")
+    partition: Literal["iid", "dirichlet"] = Field(
+        "iid", description="how training data is split over nodes"
+    )
+    alpha: float = Field(0.5, gt=0, le=1e6, description="SPEC §3: Dirichlet(0.5) label skew")
+
+
+class TrainingSection(_Section):
+    nodes: int = Field(50, ge=1, le=100_000, description="SPEC §4: N = 50 QPUs [P]")
+    participants: int = Field(10, ge=1, le=100_000, description="SPEC §5: m = 10 of 50 per round")
+    batch_size: int = Field(32, ge=1, le=4096, description="samples per participant per round")
+    shots: int | None = Field(512, ge=1, le=10**9, description="SPEC §3: S = 512; none = exact")
+    optimizer: Literal["adam", "sgd"] = Field("adam", description="SPEC §3: Adam")
+    lr: float = Field(0.05, gt=0, le=10, description="SPEC §3: lr 0.05")
+    aggregator: str = Field(
+        "mean", min_length=1, description="registry name of the aggregation rule"
+    )
+    eval_every: int = Field(1, ge=1, le=100_000, description="rounds between test evaluations")
+
+    @model_validator(mode="after")
+    def _participants_fit(self) -> TrainingSection:
+        if self.participants > self.nodes:
+            raise ValueError(
+                f"training.participants: {self.participants} is not allowed; allowed: integer in "
+                f"[1, training.nodes = {self.nodes}]"
+            )
+        return self
+
+
+class NoiseSection(_Section):
+    depolarizing_min: float = Field(0.0, ge=0, le=1, description="SPEC §3: p_k ~ U[0, 0.2]")
+    depolarizing_max: float = Field(0.2, ge=0, le=1, description="SPEC §3: p_k ~ U[0, 0.2]")
+    readout_error: float = Field(
+        0.0, ge=0, le=0.5, description="optional symmetric readout flip probability"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NoiseSection:
+        if self.depolarizing_min > self.depolarizing_max:
+            raise ValueError(
+                f"noise.depolarizing_min: {self.depolarizing_min} is not allowed; allowed: float in "
+                f"[0, noise.depolarizing_max = {self.depolarizing_max}]"
+            )
+        return self
+
+
+class RunConfig(_Section):
+    """The whole configuration of one run."""
+
+    run: RunSection = RunSection()
+    model: ModelSection = ModelSection()
+    data: DataSection = DataSection()
+    training: TrainingSection = TrainingSection()
+    noise: NoiseSection = NoiseSection()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RunConfig:
+        state_bytes = (
+            self.training.participants * self.training.batch_size * 16 * 2**self.model.n_qubits * 4
+        )
+        if state_bytes > STATE_MEMORY_LIMIT_BYTES:
+            raise ValueError(
+                f"model.n_qubits: {self.model.n_qubits} is not allowed with {self.training.participants} "
+                f"participants x {self.training.batch_size} samples; allowed: a state under "
+                f"{STATE_MEMORY_LIMIT_BYTES // 2**30} GiB (this needs {state_bytes / 2**30:.1f} GiB)"
+            )
+        if self.data.classes is not None and len(self.data.classes) > self.model.n_qubits:
+            raise ValueError(
+                f"data.classes: {self.data.classes} is not allowed; allowed: at most model.n_qubits = "
+                f"{self.model.n_qubits} classes (one <Z> per class)"
+            )
+        return self
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON form; a checkpoint is only resumed under the same digest."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# error formatting: one formatter for every failure
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _field_at(model: type[BaseModel], loc: tuple) -> pydantic.fields.FieldInfo | None:
+    info = None
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return info
+        info = current.model_fields.get(str(part))
+        if info is None:
+            return None
+        current = info.annotation
+    return info
+
+
+def _with_constraints(kind: str, metadata: Any) -> str:
+    """Append the bounds and length limits found in ``metadata`` to a type description."""
+    lo = hi = None
+    lo_open = hi_open = False
+    min_len = max_len = None
+    for meta in metadata:
+        if isinstance(meta, annotated_types.Ge):
+            lo = meta.ge
+        elif isinstance(meta, annotated_types.Gt):
+            lo, lo_open = meta.gt, True
+        elif isinstance(meta, annotated_types.Le):
+            hi = meta.le
+        elif isinstance(meta, annotated_types.Lt):
+            hi, hi_open = meta.lt, True
+        elif isinstance(meta, annotated_types.MinLen):
+            min_len = meta.min_length
+        elif isinstance(meta, annotated_types.MaxLen):
+            max_len = meta.max_length
+    if lo is not None or hi is not None:
+        left = "(-inf" if lo is None else ("(" if lo_open else "[") + str(lo)
+        right = "inf)" if hi is None else str(hi) + (")" if hi_open else "]")
+        kind = f"{kind} in {left}, {right}"
+    if min_len or max_len:
+        kind = f"{kind} with {min_len or 0} to {max_len if max_len is not None else 'any number of'} items"
+    return kind
+
+
+def _describe_type(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is Annotated:
+        return _with_constraints(_describe_type(args[0]), args[1:])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe_type(a) for a in args)
+    if origin is list:
+        return f"a list of {_describe_type(args[0])}" if args else "a list"
+    names = {
+        int: "integer",
+        float: "float",
+        str: "string",
+        bool: "true or false",
+        type(None): "none",
+    }
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def allowed(model: type[BaseModel], loc: tuple) -> str:
+    """What a field accepts, read from its annotation and constraints (e.g. ``integer in [1, 20]``)."""
+    info = _field_at(model, loc)
+    if info is None:
+        return "a known key"
+    return _with_constraints(_describe_type(info.annotation), info.metadata)
+
+
+def _valid_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    parent = _field_at(model, loc[:-1]) if len(loc) > 1 else None
+    cls = parent.annotation if parent is not None else model
+    if isinstance(cls, type) and issubclass(cls, BaseModel):
+        return list(cls.model_fields)
+    return []
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_error(model: type[BaseModel], err: dict) -> str:
+    """One line for one pydantic error: field path, value received, what is allowed."""
+    loc = tuple(err.get("loc", ()))
+    path = ".".join(str(p) for p in loc) or "config"
+    kind = err.get("type", "")
+    msg = err.get("msg", "")
+    if kind == "extra_forbidden":
+        keys = _valid_keys(model, loc)
+        hint = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+        sugg = f" (did you mean {hint[0]!r}?)" if hint else ""
+        return f"{path}: unknown key{sugg}; valid keys here: {', '.join(keys)}"
+    if kind == "value_error":
+        text = msg.removeprefix("Value error, ")
+        return text if ":" in text.split(" ")[0] else f"{path}: {text}"
+    if kind == "missing":
+        return f"{path}: required key is missing; allowed: {allowed(model, loc)}"
+    return f"{path}: {_short(err.get('input'))} is not allowed; allowed: {allowed(model, loc)}"
+
+
+def validate(data: dict[str, Any]) -> RunConfig:
+    """Build a RunConfig from plain data, turning every validation failure into one ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: expected a table of sections, got {type(data).__name__}")
+    try:
+        return RunConfig.model_validate(data)
+    except pydantic.ValidationError as exc:
+        lines = [format_error(RunConfig, e) for e in exc.errors()]
+        raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# loading: presets, files, overrides
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def preset_text(name: str) -> str:
+    """The TOML text of a built-in preset (``paper`` or ``quick``)."""
+    if name not in PRESETS:
+        hint = difflib.get_close_matches(name, PRESETS, n=1)
+        raise ConfigError(
+            f"preset {name!r} is unknown; allowed: one of {', '.join(PRESETS)}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        )
+    return resources.files("ceas.presets").joinpath(f"{name}.toml").read_text()
+
+
+def read_toml(source: str | Path) -> dict[str, Any]:
+    """Parse a preset name or a TOML file into plain data; errors become one-line ConfigErrors."""
+    text: str
+    label = str(source)
+    if isinstance(source, str) and source in PRESETS:
+        text = preset_text(source)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ConfigError(
+                f"config file {label!r} does not exist; allowed: a TOML file or a preset ({', '.join(PRESETS)})"
+            )
+        if path.is_dir():
+            raise ConfigError(f"config file {label!r} is a directory; allowed: a TOML file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {label!r} cannot be read: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {label!r} is not valid TOML: {exc}") from None
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split ``section.key=value``; the value is read as a TOML value (``5``, ``0.1``, ``"x"``, ``[1, 2]``, ``true``)
+    and falls back to a plain string; ``none``/``null`` means unset."""
+    if "=" not in item:
+        raise ConfigError(
+            f"--set {item!r} is not allowed; allowed: KEY=VALUE, e.g. training.nodes=20"
+        )
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise ConfigError(
+            f"--set {item!r} is not allowed; allowed: KEY=VALUE, e.g. training.nodes=20"
+        )
+    raw = raw.strip()
+    if raw.lower() in ("none", "null"):
+        return parts, None
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with every ``--set`` applied (unknown keys are caught by validation)."""
+    out = json.loads(json.dumps(data))
+    for item in overrides:
+        parts, value = parse_override(item)
+        node = out
+        for p in parts[:-1]:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {p!r} is a value, not a section")
+            node = child
+        if value is None:
+            node.pop(parts[-1], None)
+            if parts[-1] in _nullable_keys(parts):
+                node[parts[-1]] = None
+        else:
+            node[parts[-1]] = value
+    return out
+
+
+def _nullable_keys(parts: list[str]) -> set[str]:
+    info = _field_at(RunConfig, tuple(parts))
+    if info is not None and type(None) in typing.get_args(info.annotation):
+        return {parts[-1]}
+    return set()
+
+
+def load_config(source: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a preset or TOML file, apply overrides, validate. Raises ConfigError with one line per problem."""
+    data = read_toml(source)
+    data = apply_overrides(data, overrides or [])
+    return validate(_none_strings(data))
+
+
+def _none_strings(data: Any) -> Any:
+    """TOML has no null: the string "none" stands for an unset optional value (e.g. ``shots = "none"``)."""
+    if isinstance(data, dict):
+        return {k: _none_strings(v) for k, v in data.items()}
+    if isinstance(data, str) and data.lower() == "none":
+        return None
+    return data
+
+
+def to_toml(cfg: RunConfig) -> str:
+    """Serialise a config as TOML (the run snapshot); ``None`` is written as the string "none"."""
+    lines: list[str] = []
+    for section, values in cfg.model_dump(mode="json").items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if value is None:
+        return '"none"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")

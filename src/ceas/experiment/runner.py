@@ -1,0 +1,144 @@
+"""Run a configured experiment to completion: folder, progress, checkpoints, resume, results.
+
+``run(cfg)`` trains for ``cfg.run.rounds`` rounds, writing into ``<out_dir>/<name>/``; a checkpoint every
+``checkpoint_every`` rounds holds the parameters, optimiser state and all metrics so far. ``run(cfg, resume=True)``
+continues from the last checkpoint of the same configuration (its digest must match) and ends with metrics identical
+to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ceas import __version__
+from ceas.config import RunConfig, to_toml
+from ceas.errors import ResumeError
+from ceas.experiment import store
+from ceas.experiment.trainer import DataLevelTrainer
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a finished run lives and what it measured."""
+
+    run_dir: Path
+    metrics: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+def run_dir_of(cfg: RunConfig) -> Path:
+    return Path(cfg.run.out_dir) / cfg.run.name
+
+
+def _progress(enabled: bool, total: int, done: int):
+    if not enabled:
+        return nullcontext(None)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]round"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("acc {task.fields[acc]}"),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+    return progress
+
+
+def _summary(
+    cfg: RunConfig, rows: list[dict[str, Any]], wall_s: float, resumed_from: int | None
+) -> dict[str, Any]:
+    accs = [r["test_accuracy"] for r in rows if not math.isnan(r["test_accuracy"])]
+    return {
+        "name": cfg.run.name,
+        "ceas_version": __version__,
+        "config_digest": cfg.digest(),
+        "seed": cfg.run.seed,
+        "rounds": len(rows),
+        "final_test_accuracy": accs[-1] if accs else None,
+        "best_test_accuracy": max(accs) if accs else None,
+        "final_train_loss": rows[-1]["train_loss"] if rows else None,
+        "wall_seconds_this_session": round(wall_s, 3),
+        "resumed_from_round": resumed_from,
+    }
+
+
+def run(
+    cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, progress: bool = True
+) -> RunResult:
+    """Train as configured and write every result file. See the module docstring."""
+    out = run_dir_of(cfg)
+    ckpt_path = out / store.CHECKPOINT
+    if not resume and out.exists() and any(out.iterdir()) and not overwrite:
+        raise ResumeError(
+            f"run folder {str(out)!r} already holds a run; pass --resume to continue it, --overwrite to replace it, "
+            "or choose another run.name"
+        )
+    trainer = DataLevelTrainer(cfg)
+    optimizer = trainer.make_optimizer()
+    rows: list[dict[str, Any]] = []
+    start_round = 0
+    theta = trainer.initial_parameters()
+    resumed_from = None
+    if resume:
+        arrays, meta = store.load_checkpoint(ckpt_path)
+        if meta.get("config_digest") != cfg.digest():
+            raise ResumeError(
+                f"checkpoint in {str(out)!r} was made with a different configuration; resume with the same config "
+                f"(see {str(out / store.CONFIG)!r}) or start a new run"
+            )
+        theta = arrays["theta"]
+        optimizer.load_state(arrays)
+        rows = meta["metrics"]
+        start_round = resumed_from = int(meta["next_round"])
+    elif overwrite and out.exists():
+        for f in (store.CHECKPOINT, store.METRICS, store.SUMMARY):
+            (out / f).unlink(missing_ok=True)
+    store.write_text_atomic(out / store.CONFIG, to_toml(cfg))
+
+    def checkpoint(next_round: int) -> None:
+        store.write_metrics(out / store.METRICS, rows)
+        meta = {"next_round": next_round, "config_digest": cfg.digest(), "metrics": rows}
+        store.save_checkpoint(ckpt_path, arrays={"theta": theta, **optimizer.state()}, meta=meta)
+
+    t0 = time.perf_counter()
+    total = cfg.run.rounds
+    bar = _progress(progress, total, start_round)
+    with bar as live:
+        task = live.add_task("train", total=total, completed=start_round, acc="-") if live else None
+        for t in range(start_round, total):
+            result = trainer.run_round(t, theta, optimizer)
+            theta = result.theta
+            rows.append(result.metrics)
+            if (t + 1) % cfg.run.checkpoint_every == 0 or t + 1 == total:
+                checkpoint(t + 1)
+            if live is not None:
+                acc = result.metrics["test_accuracy"]
+                live.update(task, advance=1, acc="-" if math.isnan(acc) else f"{acc:.3f}")
+    wall = time.perf_counter() - t0
+    summary = _summary(cfg, rows, wall, resumed_from)
+    store.write_json_atomic(out / store.SUMMARY, summary)
+    from ceas.experiment.plots import plot_accuracy
+
+    plot_accuracy(rows, out / "accuracy.png", title=cfg.run.name)
+    return RunResult(run_dir=out, metrics=rows, summary=summary)
+
+
+def final_parameters(run_dir: Path) -> np.ndarray:
+    """θ at the last checkpoint of a run folder, shape (P,)."""
+    arrays, _ = store.load_checkpoint(Path(run_dir) / store.CHECKPOINT)
+    return arrays["theta"]

@@ -1,0 +1,160 @@
+"""Data-level distributed training (Fig. 1a) without the network: the learning and consensus layers alone.
+
+Each round t: m of the N nodes take part; each computes the loss gradient of the shared model θ on a minibatch of its
+own shard (finite shots or exact, under its own depolarising noise p_k); an aggregator combines the m gradients; one
+optimiser step updates θ; the global model is evaluated on the held-out test set.
+
+Every random choice of round t comes from the stream ``("round", t)`` of the run seed, so a round's outcome depends
+only on (config, θ, optimiser state) at its start: a resumed run reproduces an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ceas.config import RunConfig
+from ceas.experiment.optim import OPTIMIZERS
+from ceas.qnn import CircuitSpec, NodeNoise, QNNModel
+from ceas.qnn.data import Dataset, load_dataset, partition
+from ceas.rng import stream
+
+
+def mean_aggregator(updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Uniform mean of the (n, d) updates (weights ignored): the FedAvg baseline."""
+    return updates.mean(axis=0)
+
+
+def build_aggregator(name: str):
+    """The aggregation rule named in the config, from the consensus layer's registry when it has one."""
+    try:
+        from ceas.consensus.aggregators import make_aggregator  # type: ignore[attr-defined]
+    except ImportError:
+        if name != "mean":
+            from ceas.errors import ConfigError
+
+            raise ConfigError(
+                f"training.aggregator: {name!r} is not allowed; allowed: one of 'mean'"
+            ) from None
+        return mean_aggregator
+    return make_aggregator(name)
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What one round produced: the new parameters and its metrics row."""
+
+    theta: np.ndarray
+    metrics: dict[str, Any]
+
+
+class DataLevelTrainer:
+    """Holds everything fixed for a run (data, shards, node noise, model) and runs rounds.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    """
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        seed = cfg.run.seed
+        classes = tuple(cfg.data.classes) if cfg.data.classes is not None else None
+        self.data: Dataset = load_dataset(
+            cfg.data.dataset,
+            cfg.model.n_qubits,
+            test_fraction=cfg.data.test_fraction,
+            classes=classes,
+            seed=seed,
+        )
+        self.shards = partition(
+            self.data.y_train,
+            cfg.training.nodes,
+            stream(seed, "partition"),
+            scheme=cfg.data.partition,
+            alpha=cfg.data.alpha,
+        )
+        self.spec = CircuitSpec(
+            n_qubits=cfg.model.n_qubits,
+            n_layers=cfg.model.n_layers,
+            entangler=cfg.model.entangler,
+            n_classes=self.data.n_classes,
+            reupload=cfg.model.reupload,
+        )
+        self.model = QNNModel(self.spec, loss=cfg.model.loss, output_scale=cfg.model.output_scale)
+        noise_rng = stream(seed, "node-noise")
+        self.depolarizing = noise_rng.uniform(
+            cfg.noise.depolarizing_min, cfg.noise.depolarizing_max, size=cfg.training.nodes
+        )
+        self.readout_error = np.full(cfg.training.nodes, cfg.noise.readout_error)
+        self.aggregate = build_aggregator(cfg.training.aggregator)
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def initial_parameters(self) -> np.ndarray:
+        """θ₀, shape (P,), from the run's ``init`` stream."""
+        return self.model.init_params(stream(self.cfg.run.seed, "init"))
+
+    def make_optimizer(self):
+        return OPTIMIZERS[self.cfg.training.optimizer](self.spec.n_params, lr=self.cfg.training.lr)
+
+    # -- one round -------------------------------------------------------------------------------------------
+    def sample_round(self, t: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+        """Participants (m,) and minibatch indices (m, B) of round ``t``, and the round's Generator for shots."""
+        rng = stream(self.cfg.run.seed, "round", t)
+        tr = self.cfg.training
+        participants = np.sort(rng.choice(tr.nodes, size=tr.participants, replace=False))
+        batches = np.stack(
+            [
+                rng.choice(
+                    self.shards[k], size=tr.batch_size, replace=self.shards[k].size < tr.batch_size
+                )
+                for k in participants
+            ]
+        )
+        return participants, batches, rng
+
+    def local_gradients(
+        self, theta: np.ndarray, participants: np.ndarray, batches: np.ndarray, rng
+    ) -> tuple:
+        """Every participant's (loss, gradient) on its minibatch: shapes (m,), (m, P)."""
+        m = participants.size
+        noise = NodeNoise(
+            depolarizing=self.depolarizing[participants],
+            readout_error=self.readout_error[participants],
+        )
+        x = self.data.x_train[batches]  # (m, B, n)
+        y = self.data.y_train[batches]  # (m, B)
+        thetas = np.broadcast_to(theta, (m, theta.size)).copy()
+        return self.model.loss_and_grad(
+            thetas, x, y, noise=noise, shots=self.cfg.training.shots, rng=rng
+        )
+
+    def evaluate(self, theta: np.ndarray) -> dict[str, float]:
+        """Noiseless, exact test accuracy and loss of the global model θ."""
+        x, y = self.data.x_test, self.data.y_test
+        loss, _ = self.model.loss_and_grad(
+            theta[None, :], x[None], y[None], noise=None, shots=None, rng=None
+        )
+        return {
+            "test_accuracy": float(self.model.accuracy(theta, x, y)),
+            "test_loss": float(loss[0]),
+        }
+
+    def run_round(self, t: int, theta: np.ndarray, optimizer) -> RoundResult:
+        participants, batches, rng = self.sample_round(t)
+        losses, grads = self.local_gradients(theta, participants, batches, rng)
+        update = self.aggregate(grads, None)
+        new_theta = optimizer.update(theta, update)
+        row: dict[str, Any] = {
+            "round": t,
+            "train_loss": float(np.mean(losses)),
+            "grad_norm": float(np.linalg.norm(update)),
+            "participants": int(participants.size),
+        }
+        if (t + 1) % self.cfg.training.eval_every == 0 or t + 1 == self.cfg.run.rounds:
+            row.update(self.evaluate(new_theta))
+        else:
+            row.update({"test_accuracy": float("nan"), "test_loss": float("nan")})
+        return RoundResult(theta=new_theta, metrics=row)
