@@ -1,0 +1,1 @@
+"""The cross-layer broker: one round runs the layers in order (SPEC §2)."""
