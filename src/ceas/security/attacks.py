@@ -1,0 +1,812 @@
+r"""The Byzantine adversary of Definition 4 and its attacks (SPEC §6).
+
+:math:`f` of :math:`N` nodes are controlled by one coordinating adversary that knows every honest update of the
+round. Each attack is a small object with a config ``name`` and the ``surface`` of the round it acts on:
+
+=================  =============================================================  ==========================
+surface            call                                                           attacks
+=================  =============================================================  ==========================
+``gradient``       ``attack(honest (h, d), f, rng) -> (f, d)``                    sign-flip, scaled-negative-
+                                                                                  mean, alie, ipm, gaussian,
+                                                                                  adaptive
+``equivocation``   ``attack(honest (h, d), f, n_receivers, rng) -> (r, f, d)``    equivocation
+``data``           ``attack.poison(labels (m,), n_classes, rng) -> (m,)``         label-flip
+``stamp``          ``attack.claim(StampClaims) -> StampClaims``                   stamp-inflation
+``message``        ``attack.inject(ChannelView, rng) -> list[bytes]``             replay, forgery,
+                                                                                  impersonation
+``demand``         ``attack.demand(requested (f,)) -> (f,)``                      pair-hoarding
+=================  =============================================================  ==========================
+
+Below, :math:`g_1, \dots, g_h` are the honest updates, :math:`\mu = \frac1h\sum_i g_i` their mean and
+:math:`\sigma` their coordinate-wise (population) standard deviation. All :math:`f` Byzantine nodes send the same
+vector unless stated. :class:`CoordinatedAttack` composes several attacks (one per surface, or several gradient
+attacks splitting the Byzantine nodes between them); :func:`make_adversary` builds it from config names.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from scipy import stats
+
+from ceas.errors import UnknownNameError, ValidationError
+from ceas.security.mac import TAG_BYTES
+from ceas.security.messages import (
+    DIGEST_BYTES,
+    Envelope,
+    MalformedMessage,
+    decode_envelope,
+)
+from ceas.security.params import AttackParams
+
+__all__ = [
+    "ALIE",
+    "ATTACKS",
+    "IPM",
+    "SURFACES",
+    "Adaptive",
+    "Attack",
+    "ChannelView",
+    "CoordinatedAttack",
+    "DataAttack",
+    "DemandAttack",
+    "Equivocation",
+    "EquivocationAttack",
+    "Forgery",
+    "Gaussian",
+    "GradientAttack",
+    "Impersonation",
+    "LabelFlip",
+    "MessageAttack",
+    "PairHoarding",
+    "Replay",
+    "ScaledNegativeMean",
+    "SignFlip",
+    "StampAttack",
+    "StampClaims",
+    "StampInflation",
+    "alie_z",
+    "choose_byzantine",
+    "make_adversary",
+    "make_attack",
+]
+
+Surface = Literal["gradient", "equivocation", "data", "stamp", "message", "demand"]
+SURFACES: tuple[str, ...] = ("gradient", "equivocation", "data", "stamp", "message", "demand")
+Aggregator = Callable[[np.ndarray], np.ndarray]
+"""A robust rule as the adaptive attack sees it: updates (n, d) -> aggregate (d,)."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Protocols
+
+
+@runtime_checkable
+class Attack(Protocol):
+    """Anything with a config ``name`` and the ``surface`` it attacks."""
+
+    name: str
+    surface: str
+
+
+@runtime_checkable
+class GradientAttack(Protocol):
+    """Byzantine updates from the honest ones: ``(honest (h, d), f, rng) -> (f, d)``."""
+
+    name: str
+    surface: str
+
+    def __call__(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+@runtime_checkable
+class EquivocationAttack(Protocol):
+    """A different set of Byzantine updates per receiver: ``(honest, f, n_receivers, rng) -> (r, f, d)``."""
+
+    name: str
+    surface: str
+
+    def __call__(
+        self, honest: np.ndarray, f: int, n_receivers: int, rng: np.random.Generator
+    ) -> np.ndarray: ...
+
+
+@runtime_checkable
+class DataAttack(Protocol):
+    """Poisons a Byzantine node's training labels (shape (m,), integers in [0, n_classes))."""
+
+    name: str
+    surface: str
+
+    def poison(
+        self, labels: np.ndarray, n_classes: int, rng: np.random.Generator
+    ) -> np.ndarray: ...
+
+
+@runtime_checkable
+class StampAttack(Protocol):
+    """Rewrites what Byzantine nodes claim in their fidelity stamps."""
+
+    name: str
+    surface: str
+
+    def claim(self, claims: StampClaims) -> StampClaims: ...
+
+
+@runtime_checkable
+class MessageAttack(Protocol):
+    """A channel adversary's injected messages for one round (wire bytes)."""
+
+    name: str
+    surface: str
+
+    def inject(self, view: ChannelView, rng: np.random.Generator) -> list[bytes]: ...
+
+
+@runtime_checkable
+class DemandAttack(Protocol):
+    """Rewrites the number of pairs Byzantine nodes request from the scheduler."""
+
+    name: str
+    surface: str
+
+    def demand(self, requested: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class StampClaims:
+    """What the Byzantine nodes claim in their stamps (Definition 1).
+
+    Attributes
+    ----------
+    fidelity : ndarray, shape (f,)
+        Claimed pair fidelity :math:`\\bar F_k` of the payload link, in [1/4, 1].
+    qfi : ndarray, shape (f,)
+        Claimed node QFI summary :math:`\\hat F_{Q,k}` (mean QFI-matrix diagonal, per parameter), >= 0.
+    """
+
+    fidelity: np.ndarray
+    qfi: np.ndarray
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    """What the channel adversary sees in one round.
+
+    Attributes
+    ----------
+    round : int
+        The current round.
+    observed : tuple of bytes
+        Messages sent on the channel this round (honest and Byzantine).
+    history : tuple of bytes
+        Messages of earlier rounds.
+    honest_nodes, byzantine_nodes : tuple of int
+        Node ids.
+    """
+
+    round: int
+    observed: tuple[bytes, ...]
+    history: tuple[bytes, ...]
+    honest_nodes: tuple[int, ...]
+    byzantine_nodes: tuple[int, ...]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shared checks
+
+
+def _check_f(f: object) -> int:
+    if isinstance(f, bool) or not isinstance(f, (int, np.integer)) or f < 0:
+        raise ValidationError(f"f (Byzantine nodes) must be an integer >= 0, got {f!r}")
+    return int(f)
+
+
+def _honest_mean(honest: object, f: object) -> tuple[np.ndarray, np.ndarray, int]:
+    arr = np.asarray(honest, dtype=float)
+    if arr.ndim != 2 or arr.shape[0] < 1:
+        raise ValidationError(
+            f"honest updates must be a 2-D array (h, d) with h >= 1, got shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValidationError("honest updates must be finite")
+    return arr, arr.mean(axis=0), _check_f(f)
+
+
+def _repeat(vector: np.ndarray, f: int) -> np.ndarray:
+    return np.tile(vector, (f, 1))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Gradient attacks
+
+
+@dataclass(frozen=True)
+class SignFlip:
+    r"""Sign-flip: every Byzantine node sends :math:`-\mu` (as ByzFL's SignFlipping)."""
+
+    name: ClassVar[str] = "sign-flip"
+    surface: ClassVar[str] = "gradient"
+
+    def __call__(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray:
+        _, mu, f = _honest_mean(honest, f)
+        return _repeat(-mu, f)
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> SignFlip:
+        return cls()
+
+
+@dataclass(frozen=True)
+class ScaledNegativeMean:
+    r"""Scaled negative mean: :math:`-c\,\mu` with :math:`c` = ``scale`` > 0.
+
+    With :math:`c > h/f` it reverses a plain mean of :math:`h` honest and :math:`f` Byzantine updates.
+    """
+
+    scale: float = 10.0
+    name: ClassVar[str] = "scaled-negative-mean"
+    surface: ClassVar[str] = "gradient"
+
+    def __post_init__(self) -> None:
+        if not self.scale > 0:
+            raise ValidationError(f"scale must be > 0, got {self.scale!r}")
+
+    def __call__(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray:
+        _, mu, f = _honest_mean(honest, f)
+        return _repeat(-self.scale * mu, f)
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> ScaledNegativeMean:
+        return cls(params.negative_scale)
+
+
+def alie_z(n: int, f: int) -> float:
+    r"""ALIE's scale :math:`z = \Phi^{-1}((n - s)/n)` with :math:`s = \lfloor n/2 + 1\rfloor - f`.
+
+    :math:`s` is the number of honest nodes the Byzantine vector must look closer to than the mean, so that it
+    survives majority-based rules (Baruch, Baruch & Goldberg, "A Little Is Enough", NeurIPS 2019).
+
+    Raises
+    ------
+    ValidationError
+        Unless :math:`0 < s < n` (e.g. :math:`f \ge \lfloor n/2 + 1 \rfloor`).
+
+    Examples
+    --------
+    >>> round(alie_z(50, 10), 4)   # s = 16, Phi^-1(0.68)
+    0.4677
+    """
+    s = (n // 2 + 1) - f
+    if not 0 < s < n:
+        raise ValidationError(
+            f"ALIE needs 0 < s = floor(n/2 + 1) - f < n, got s = {s} for n = {n} nodes and f = {f} Byzantine"
+        )
+    return float(stats.norm.ppf((n - s) / n))
+
+
+@dataclass(frozen=True)
+class ALIE:
+    r"""A little is enough: :math:`\mu - z\,\sigma`, with :math:`z` from :func:`alie_z` (n = h + f) unless given."""
+
+    z: float | None = None
+    name: ClassVar[str] = "alie"
+    surface: ClassVar[str] = "gradient"
+
+    def __post_init__(self) -> None:
+        if self.z is not None and not self.z > 0:
+            raise ValidationError(f"z must be > 0 or None, got {self.z!r}")
+
+    def __call__(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray:
+        arr, mu, f = _honest_mean(honest, f)
+        if f == 0:
+            return np.empty((0, arr.shape[1]))
+        z = alie_z(arr.shape[0] + f, f) if self.z is None else self.z
+        return _repeat(mu - z * arr.std(axis=0), f)
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> ALIE:
+        return cls(params.alie_z)
+
+
+@dataclass(frozen=True)
+class IPM:
+    r"""Inner-product manipulation: :math:`-\varepsilon\,\mu` (Xie, Koyejo & Gupta, UAI 2019).
+
+    For the mean of :math:`h` honest and :math:`f` Byzantine updates,
+    :math:`\langle \bar g, \mu\rangle = \frac{h - f\varepsilon}{h + f}\|\mu\|^2 < 0` once :math:`\varepsilon > h/f`;
+    small :math:`\varepsilon` instead hides near the honest cloud and defeats distance-based rules.
+    """
+
+    epsilon: float = 0.1
+    name: ClassVar[str] = "ipm"
+    surface: ClassVar[str] = "gradient"
+
+    def __post_init__(self) -> None:
+        if not self.epsilon > 0:
+            raise ValidationError(f"epsilon must be > 0, got {self.epsilon!r}")
+
+    def __call__(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray:
+        _, mu, f = _honest_mean(honest, f)
+        return _repeat(-self.epsilon * mu, f)
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> IPM:
+        return cls(params.ipm_epsilon)
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    r"""Gaussian: each Byzantine node sends an independent draw of :math:`\mathcal N(m\mathbf 1, s^2 I)`."""
+
+    mean: float = 0.0
+    std: float = 1.0
+    name: ClassVar[str] = "gaussian"
+    surface: ClassVar[str] = "gradient"
+
+    def __post_init__(self) -> None:
+        if not self.std > 0 or not np.isfinite(self.mean):
+            raise ValidationError(
+                f"gaussian needs finite mean and std > 0, got mean={self.mean!r}, std={self.std!r}"
+            )
+
+    def __call__(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray:
+        arr, _, f = _honest_mean(honest, f)
+        return rng.normal(self.mean, self.std, size=(f, arr.shape[1]))
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> Gaussian:
+        return cls(params.gaussian_mean, params.gaussian_std)
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    r"""Adaptive attack that knows the aggregation rule (Shejwalkar & Houmansadr, NDSS 2021, "AGR-tailored").
+
+    All Byzantine nodes send :math:`\mu + \gamma^\star p`, where :math:`p` is :math:`-\mu/\|\mu\|` (``"unit"``),
+    :math:`-\mathrm{sign}(\mu)` (``"sign"``) or :math:`-\sigma` (``"std"``), and
+
+    .. math:: \gamma^\star = \arg\max_{\gamma \in \Gamma}
+              \bigl\| \mathrm{AGR}(g_1, \dots, g_h, \underbrace{\mu + \gamma p, \dots}_{f}) - \mu \bigr\|,
+              \qquad \Gamma = \{\gamma_{\max} 2^{-j} : j = 0, \dots, \text{steps} - 1\},
+
+    i.e. the scale that moves the rule's output furthest from the honest mean; a scale large enough for the rule to
+    discard the vector (Krum, trimming) does no damage, so the search stays inside the rule's acceptance. Ties go to
+    the larger scale.
+
+    Parameters
+    ----------
+    aggregator : callable
+        The rule under attack, ``(n, d) -> (d,)``, called with the :math:`f` Byzantine rows **last**.
+    direction : {"unit", "sign", "std"}
+    gamma_max : float
+    steps : int
+    """
+
+    aggregator: Aggregator
+    direction: Literal["unit", "sign", "std"] = "unit"
+    gamma_max: float = 100.0
+    steps: int = 24
+    name: ClassVar[str] = "adaptive"
+    surface: ClassVar[str] = "gradient"
+
+    def __post_init__(self) -> None:
+        if not callable(self.aggregator):
+            raise ValidationError(
+                f"the adaptive attack needs the aggregation rule as a callable (n, d) -> (d,), "
+                f"got {type(self.aggregator).__name__}"
+            )
+        if self.direction not in ("unit", "sign", "std"):
+            raise ValidationError(
+                f"direction must be one of ['sign', 'std', 'unit'], got {self.direction!r}"
+            )
+        if not self.gamma_max > 0 or not (isinstance(self.steps, int) and self.steps >= 1):
+            raise ValidationError(
+                f"gamma_max must be > 0 and steps an integer >= 1, got {self.gamma_max!r} and {self.steps!r}"
+            )
+
+    def perturbation(self, honest: np.ndarray) -> np.ndarray:
+        """The direction :math:`p`, shape (d,)."""
+        arr, mu, _ = _honest_mean(honest, 0)
+        if self.direction == "unit":
+            norm = np.linalg.norm(mu)
+            return -mu / norm if norm > 0 else np.zeros_like(mu)
+        if self.direction == "sign":
+            return -np.sign(mu)
+        return -arr.std(axis=0)
+
+    def damage(self, honest: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scales tried (decreasing) and the damage :math:`\\|\\mathrm{AGR} - \\mu\\|` of each, both shape (steps,)."""
+        arr, mu, f = _honest_mean(honest, f)
+        p = self.perturbation(arr)
+        gammas = self.gamma_max * 2.0 ** -np.arange(self.steps)
+        damage = np.empty(self.steps)
+        for j, gamma in enumerate(gammas):  # one aggregator call per scale; the rule is a black box
+            agg = np.asarray(
+                self.aggregator(np.vstack([arr, _repeat(mu + gamma * p, f)])), dtype=float
+            )
+            damage[j] = np.linalg.norm(agg - mu)
+        return gammas, damage
+
+    def scale(self, honest: np.ndarray, f: int) -> float:
+        """The chosen scale :math:`\\gamma^\\star`."""
+        gammas, damage = self.damage(honest, f)
+        return float(gammas[int(np.argmax(damage))])
+
+    def __call__(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray:
+        arr, mu, f = _honest_mean(honest, f)
+        if f == 0:
+            return np.empty((0, arr.shape[1]))
+        return _repeat(mu + self.scale(arr, f) * self.perturbation(arr), f)
+
+    @classmethod
+    def from_params(
+        cls, params: AttackParams, *, aggregator: Aggregator | None = None, **_: object
+    ) -> Adaptive:
+        if aggregator is None:
+            raise ValidationError(
+                "attack 'adaptive' needs the aggregation rule: pass aggregator=callable (n, d) -> (d,)"
+            )
+        return cls(
+            aggregator, params.adaptive_direction, params.adaptive_gamma_max, params.adaptive_steps
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Equivocation, data, stamps, demand
+
+
+@dataclass(frozen=True)
+class Equivocation:
+    r"""Equivocation: a different update to different receivers.
+
+    A random ``split`` fraction of the receivers (at least one, and at least one spared when r >= 2) gets the
+    inner attack's updates; the rest get :math:`\mu`, so each receiver alone sees a plausible round.
+    Returns shape (n_receivers, f, d).
+    """
+
+    inner: GradientAttack = field(default_factory=SignFlip)
+    split: float = 0.5
+    name: ClassVar[str] = "equivocation"
+    surface: ClassVar[str] = "equivocation"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.split < 1.0:
+            raise ValidationError(f"split must be in (0, 1), got {self.split!r}")
+
+    def __call__(
+        self, honest: np.ndarray, f: int, n_receivers: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        arr, mu, f = _honest_mean(honest, f)
+        if (
+            isinstance(n_receivers, bool)
+            or not isinstance(n_receivers, (int, np.integer))
+            or n_receivers < 1
+        ):
+            raise ValidationError(f"n_receivers must be an integer >= 1, got {n_receivers!r}")
+        n_targeted = int(np.clip(round(self.split * n_receivers), 1, max(n_receivers - 1, 1)))
+        targeted = rng.permutation(n_receivers)[:n_targeted]
+        out = np.broadcast_to(mu, (n_receivers, f, arr.shape[1])).copy()
+        out[targeted] = self.inner(arr, f, rng)
+        return out
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **context: object) -> Equivocation:
+        return cls(
+            make_attack(params.equivocation_inner, params, **context), params.equivocation_split
+        )
+
+
+@dataclass(frozen=True)
+class LabelFlip:
+    """Label flipping (data poisoning): :math:`y \\mapsto C - 1 - y` on the Byzantine nodes' shards."""
+
+    name: ClassVar[str] = "label-flip"
+    surface: ClassVar[str] = "data"
+
+    def poison(self, labels: np.ndarray, n_classes: int, rng: np.random.Generator) -> np.ndarray:
+        y = np.asarray(labels)
+        if (
+            isinstance(n_classes, bool)
+            or not isinstance(n_classes, (int, np.integer))
+            or n_classes < 2
+        ):
+            raise ValidationError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+        if y.dtype.kind not in "iu" or np.any(y < 0) or np.any(y >= n_classes):
+            raise ValidationError(
+                f"labels must be integers in [0, {n_classes}), got {labels!r:.80}"
+            )
+        return (n_classes - 1) - y
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> LabelFlip:
+        return cls()
+
+
+@dataclass(frozen=True)
+class StampInflation:
+    """Stamp inflation: every Byzantine node claims pair fidelity 1 and the largest QFI (``qfi`` per parameter)."""
+
+    qfi: float = 1.0
+    name: ClassVar[str] = "stamp-inflation"
+    surface: ClassVar[str] = "stamp"
+
+    def claim(self, claims: StampClaims) -> StampClaims:
+        fidelity = np.asarray(claims.fidelity, dtype=float)
+        return StampClaims(
+            np.ones_like(fidelity), np.full(np.shape(claims.qfi), self.qfi, dtype=float)
+        )
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> StampInflation:
+        return cls(params.stamp_qfi)
+
+
+@dataclass(frozen=True)
+class PairHoarding:
+    """Pair hoarding: Byzantine nodes request :math:`\\lceil m \\cdot n \\rceil` pairs where they need :math:`n`."""
+
+    multiplier: float = 4.0
+    name: ClassVar[str] = "pair-hoarding"
+    surface: ClassVar[str] = "demand"
+
+    def __post_init__(self) -> None:
+        if not self.multiplier >= 1:
+            raise ValidationError(f"multiplier must be >= 1, got {self.multiplier!r}")
+
+    def demand(self, requested: np.ndarray) -> np.ndarray:
+        req = np.asarray(requested)
+        if req.dtype.kind not in "iuf" or np.any(~np.isfinite(req)) or np.any(req < 0):
+            raise ValidationError(f"requested pairs must be finite and >= 0, got {requested!r:.80}")
+        return np.ceil(req * self.multiplier).astype(np.int64)
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> PairHoarding:
+        return cls(params.hoarding_multiplier)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Channel attacks (they must all be rejected by ceas.security.messages.Verifier)
+
+
+def _count(view: ChannelView, per_node: int) -> int:
+    return per_node * len(view.byzantine_nodes)
+
+
+def _pick(items: Sequence[object], n: int, rng: np.random.Generator) -> list:
+    return [items[i] for i in rng.integers(0, len(items), size=n)] if items and n else []
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Replay: resend valid messages seen earlier (from earlier rounds, else this round's)."""
+
+    per_node: int = 1
+    name: ClassVar[str] = "replay"
+    surface: ClassVar[str] = "message"
+
+    def inject(self, view: ChannelView, rng: np.random.Generator) -> list[bytes]:
+        return _pick(view.history or view.observed, _count(view, self.per_node), rng)
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> Replay:
+        return cls(params.injected_per_node)
+
+
+def _forge(view: ChannelView, rng: np.random.Generator, template: Envelope | None) -> bytes:
+    node = int(_pick(view.honest_nodes, 1, rng)[0]) if view.honest_nodes else 0
+    stamp = template.stamp if template is not None else rng.bytes(32)
+    # A fresh nonce: an accepted one would be turned away as a replay before the tag is even checked.
+    nonce = template.nonce + 1 if template is not None else int(rng.integers(0, 2**16))
+    forged = Envelope(view.round, node, nonce, stamp, rng.bytes(DIGEST_BYTES), rng.bytes(TAG_BYTES))
+    return forged.to_bytes()
+
+
+def _decoded(wires: Sequence[bytes]) -> list[Envelope]:
+    out = []
+    for wire in wires:
+        try:
+            out.append(decode_envelope(wire))
+        except MalformedMessage:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class Forgery:
+    """Forgery: a well-formed envelope in an honest node's name, this round, a malicious digest and a guessed tag."""
+
+    per_node: int = 1
+    name: ClassVar[str] = "forgery"
+    surface: ClassVar[str] = "message"
+
+    def inject(self, view: ChannelView, rng: np.random.Generator) -> list[bytes]:
+        templates = _decoded(view.observed)
+        return [
+            _forge(view, rng, t)
+            for t in _pick(templates or [None], _count(view, self.per_node), rng)
+        ]
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> Forgery:
+        return cls(params.injected_per_node)
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """Impersonation: a Byzantine node's own validly tagged message, re-addressed as an honest node's.
+
+    Without a Byzantine message to re-address it falls back to :class:`Forgery`.
+    """
+
+    per_node: int = 1
+    name: ClassVar[str] = "impersonation"
+    surface: ClassVar[str] = "message"
+
+    def inject(self, view: ChannelView, rng: np.random.Generator) -> list[bytes]:
+        own = [e for e in _decoded(view.observed) if e.node in set(view.byzantine_nodes)]
+        n = _count(view, self.per_node)
+        if not own or not view.honest_nodes:
+            return Forgery(self.per_node).inject(view, rng)
+        victims = _pick(view.honest_nodes, n, rng)
+        return [
+            Envelope(e.round, int(v), e.nonce, e.stamp, e.payload_digest, e.tag).to_bytes()
+            for e, v in zip(_pick(own, n, rng), victims)
+        ]
+
+    @classmethod
+    def from_params(cls, params: AttackParams, **_: object) -> Impersonation:
+        return cls(params.injected_per_node)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Registry and composition
+
+ATTACKS: dict[str, type] = {
+    cls.name: cls
+    for cls in (
+        SignFlip,
+        ScaledNegativeMean,
+        ALIE,
+        IPM,
+        Gaussian,
+        LabelFlip,
+        StampInflation,
+        Replay,
+        Forgery,
+        Impersonation,
+        Equivocation,
+        PairHoarding,
+        Adaptive,
+    )
+}
+"""Attack classes by config name (the same names as :data:`ceas.security.params.ATTACK_NAMES`); each has
+``from_params(AttackParams, aggregator=...)``."""
+
+
+def make_attack(
+    name: str, params: AttackParams | None = None, *, aggregator: Aggregator | None = None
+) -> Attack:
+    """The attack registered under ``name``, configured from ``params`` (defaults if None).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ATTACKS`.
+    params : AttackParams, optional
+    aggregator : callable, optional
+        The aggregation rule; required by ``"adaptive"``.
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown name, suggesting the closest valid one.
+    """
+    cls = ATTACKS.get(name)
+    if cls is None:
+        close = difflib.get_close_matches(str(name), list(ATTACKS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownNameError(
+            f"unknown attack {name!r}{hint} valid attacks: {', '.join(sorted(ATTACKS))}"
+        )
+    return cls.from_params(params if params is not None else AttackParams(), aggregator=aggregator)
+
+
+@dataclass(frozen=True)
+class CoordinatedAttack:
+    """Several attacks run by one adversary (Definition 4), each on its own surface of the round.
+
+    Gradient attacks split the :math:`f` Byzantine nodes between them in order (``numpy.array_split`` sizes); stamp,
+    data and demand attacks apply in sequence; message attacks' injections are concatenated; the first
+    equivocation attack decides what each receiver sees. With no attack on a surface, the Byzantine nodes behave
+    honestly there (methods return None or their input unchanged).
+    """
+
+    attacks: tuple[Attack, ...] = ()
+
+    def __post_init__(self) -> None:
+        for attack in self.attacks:
+            if not isinstance(attack, Attack) or attack.surface not in SURFACES:
+                raise ValidationError(
+                    f"each attack needs a name and a surface in {list(SURFACES)}, got {attack!r:.80}"
+                )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Config names of the composed attacks."""
+        return tuple(a.name for a in self.attacks)
+
+    def on(self, surface: str) -> tuple[Attack, ...]:
+        """The composed attacks acting on ``surface``."""
+        return tuple(a for a in self.attacks if a.surface == surface)
+
+    def updates(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray | None:
+        """Byzantine updates (f, d), or None if no gradient attack is composed."""
+        attacks = self.on("gradient")
+        if not attacks:
+            return None
+        f = _check_f(f)
+        shares = [len(part) for part in np.array_split(np.arange(f), len(attacks))]
+        return np.vstack([attack(honest, share, rng) for attack, share in zip(attacks, shares)])
+
+    def equivocate(
+        self, honest: np.ndarray, f: int, n_receivers: int, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        """Per-receiver Byzantine updates (r, f, d), or None if no equivocation attack is composed."""
+        attacks = self.on("equivocation")
+        return attacks[0](honest, f, n_receivers, rng) if attacks else None
+
+    def poison_labels(
+        self, labels: np.ndarray, n_classes: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """A Byzantine node's training labels after every data attack."""
+        for attack in self.on("data"):
+            labels = attack.poison(labels, n_classes, rng)
+        return labels
+
+    def claims(self, claims: StampClaims) -> StampClaims:
+        """Byzantine stamp claims after every stamp attack."""
+        for attack in self.on("stamp"):
+            claims = attack.claim(claims)
+        return claims
+
+    def inject(self, view: ChannelView, rng: np.random.Generator) -> list[bytes]:
+        """Messages the channel adversary injects this round."""
+        return [wire for attack in self.on("message") for wire in attack.inject(view, rng)]
+
+    def demand(self, requested: np.ndarray) -> np.ndarray:
+        """Pairs the Byzantine nodes request after every demand attack."""
+        for attack in self.on("demand"):
+            requested = attack.demand(requested)
+        return requested
+
+
+def make_adversary(
+    names: Sequence[str],
+    params: AttackParams | None = None,
+    *,
+    aggregator: Aggregator | None = None,
+) -> CoordinatedAttack:
+    """The coordinated adversary running the attacks named in ``names`` (config ``security.attacks``)."""
+    if isinstance(names, str):
+        raise ValidationError(f"attack names must be a list of names, got the string {names!r}")
+    return CoordinatedAttack(tuple(make_attack(n, params, aggregator=aggregator) for n in names))
+
+
+def choose_byzantine(n_nodes: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted ids of the :math:`f = \\lfloor \\text{fraction} \\cdot N \\rfloor` Byzantine nodes, chosen uniformly.
+
+    Returns
+    -------
+    ndarray of int64, shape (f,)
+    """
+    if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) or n_nodes < 1:
+        raise ValidationError(f"n_nodes must be an integer >= 1, got {n_nodes!r}")
+    if not 0.0 <= fraction < 0.5:
+        raise ValidationError(f"byzantine fraction must be in [0, 0.5), got {fraction!r}")
+    f = int(np.floor(fraction * n_nodes + 1e-9))
+    return np.sort(rng.choice(n_nodes, size=f, replace=False)).astype(np.int64)
