@@ -1,0 +1,452 @@
+"""Aggregation rules: one small callable per rule, and one registry keyed by the config name.
+
+Every rule maps n updates of dimension d (shape (n, d)) and optional non-negative weights (shape (n,), any scale;
+``None`` means uniform) to one update of shape (d,). Hyperparameters go to the constructor and are validated there;
+preconditions that depend on n (e.g. Krum's n >= 2f + 3) are checked at call time and name both numbers. Rules never
+mutate their inputs. Empty input is a :class:`~ceas.errors.ValidationError`; the caller turns "nothing accepted" into
+a "no update" outcome (see :mod:`ceas.consensus.robust`).
+
+=====================  ==========================================================  ================
+config name            rule                                                        uses weights
+=====================  ==========================================================  ================
+``mean``               uniform mean (FedAvg with equal shards)                     no
+``weighted-mean``      :math:`\\sum_k w_k g_k` (Proposition 1 with w ∝ φ)          yes
+``trimmed-mean``       fidelity-weighted coordinate-wise trimmed mean (CEAS)       yes
+``median``             fidelity-weighted coordinate-wise median                    yes
+``krum``               Krum (Blanchard et al., NeurIPS 2017)                       no
+``multi-krum``         Multi-Krum: weighted mean of the m best Krum scores         yes (in the mean)
+``geometric-median``   weighted geometric median by Weiszfeld's iteration          yes
+``centered-clipping``  centred clipping (Karimireddy et al., ICML 2021)            yes
+=====================  ==========================================================  ================
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+from scipy.spatial.distance import pdist, squareform
+
+from ceas.consensus._validate import check_array, check_int, check_real
+from ceas.errors import UnknownNameError, ValidationError
+
+__all__ = [
+    "AGGREGATORS",
+    "Aggregator",
+    "CenteredClipping",
+    "GeometricMedian",
+    "Krum",
+    "Mean",
+    "MultiKrum",
+    "TrimmedMean",
+    "WeightedMean",
+    "WeightedMedian",
+    "make_aggregator",
+    "prepare_inputs",
+    "weighted_coordinate_median",
+]
+
+
+@runtime_checkable
+class Aggregator(Protocol):
+    """An aggregation rule: ``rule(updates (n, d), weights (n,) or None) -> (d,)``."""
+
+    name: ClassVar[str]
+
+    def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray: ...
+
+
+def prepare_inputs(
+    rule: str, updates: object, weights: object | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validated private copies: updates (n, d) float64 and weights (n,) normalised to sum 1.
+
+    Raises
+    ------
+    ValidationError
+        Empty or non-finite updates, wrong shapes, negative weights or weights summing to zero.
+    """
+    x = check_array(f"{rule}: updates", updates, ndim=2)
+    n = x.shape[0]
+    if n == 0:
+        raise ValidationError(f"{rule}: updates must hold at least 1 update, got n = 0")
+    if weights is None:
+        return x, np.full(n, 1.0 / n)
+    w = check_array(f"{rule}: weights", weights, ndim=1, low=0.0)
+    if w.shape != (n,):
+        raise ValidationError(
+            f"{rule}: weights must have shape ({n},) to match updates, got {w.shape}"
+        )
+    total = w.sum()
+    if not total > 0:
+        raise ValidationError(f"{rule}: weights must have a positive sum, got {total:g}")
+    return x, w / total
+
+
+def _sorted_columns(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per coordinate: values sorted ascending, their weights, and the cumulative weight, each (n, d)."""
+    order = np.argsort(x, axis=0, kind="stable")
+    xs = np.take_along_axis(x, order, axis=0)
+    ws = w[order]
+    return xs, ws, np.cumsum(ws, axis=0)
+
+
+def weighted_coordinate_median(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Coordinate-wise weighted median of validated (n, d) values with weights (n,) summing to 1.
+
+    Per coordinate, the midpoint of the lower and upper weighted medians (the usual median for uniform weights).
+    """
+    xs, _, cum = _sorted_columns(x, w)
+    tol = 1e-9  # cumulative sums of normalised weights carry ~n ulp of error; ties at 1/2 must be found
+    lo = np.argmax(cum >= 0.5 - tol, axis=0)
+    hi = np.argmax(cum > 0.5 + tol, axis=0)
+    cols = np.arange(x.shape[1])
+    return 0.5 * (xs[lo, cols] + xs[hi, cols])
+
+
+@dataclass(frozen=True)
+class Mean:
+    """:math:`\\bar g = \\frac1n \\sum_{k=1}^n g_k` — the uniform average (FedAvg baseline; weights ignored).
+
+    Breaks down with one Byzantine update; its covariance is :math:`\\sum_k \\sigma_k^2 / n^2` (Proposition 1).
+    """
+
+    name: ClassVar[str] = "mean"
+
+    def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        x, _ = prepare_inputs(self.name, updates, weights)
+        return x.mean(axis=0)
+
+
+@dataclass(frozen=True)
+class WeightedMean:
+    """:math:`\\hat g = \\sum_k w_k g_k / \\sum_k w_k` — with :math:`w_k = \\varphi_k` the minimum-variance linear rule.
+
+    Proposition 1: if honest :math:`g_k` are unbiased with covariance :math:`\\sigma_k^2 I` and
+    :math:`\\varphi_k = 1/\\sigma_k^2`, the covariance is :math:`I/\\sum_k \\varphi_k`, never above the uniform
+    mean's :math:`\\sum_k \\sigma_k^2/n^2 \\cdot I`. Not robust: one Byzantine update moves it arbitrarily.
+    """
+
+    name: ClassVar[str] = "weighted-mean"
+
+    def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        x, w = prepare_inputs(self.name, updates, weights)
+        return w @ x
+
+
+@dataclass(frozen=True)
+class TrimmedMean:
+    """:math:`\\hat g_j = \\frac{1}{1-2\\beta} \\sum_i |[C_{i-1}, C_i] \\cap [\\beta, 1-\\beta]| \\, x_{(i),j}`,
+    the fidelity-weighted coordinate-wise trimmed mean (the CEAS default rule).
+
+    Here, for coordinate j, :math:`x_{(1),j} \\le \\dots \\le x_{(n),j}` are the sorted values, :math:`C_i` the
+    cumulative normalised weight of the first i of them, and β the trimmed weight mass on each side. With uniform
+    weights and β = f/n this is the classical trimmed mean that drops the f smallest and f largest values. Each
+    coordinate stays inside the honest range whenever the Byzantine weight mass is at most β.
+
+    Parameters
+    ----------
+    trim : float
+        β in [0, 0.5): weight mass cut from each tail (0 gives the weighted mean).
+    """
+
+    trim: float = 0.3
+    name: ClassVar[str] = "trimmed-mean"
+
+    def __post_init__(self) -> None:
+        check_real("trim", self.trim, low=0.0, high=0.5, high_open=True)
+
+    def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        x, w = prepare_inputs(self.name, updates, weights)
+        xs, ws, cum = _sorted_columns(x, w)
+        lo, hi = self.trim, 1.0 - self.trim
+        kept = np.clip(np.minimum(cum, hi) - np.maximum(cum - ws, lo), 0.0, None)
+        # A value sitting exactly on a trim boundary must keep zero mass, but the cumulative sum can leave ~n ulp
+        # there (0.1 + 0.1 + 0.1 > 0.3); times an arbitrarily large Byzantine value that would leak. Drop it.
+        kept[kept <= 16 * x.shape[0] * np.finfo(float).eps] = 0.0
+        total = kept.sum(axis=0)
+        if np.any(
+            total == 0.0
+        ):  # trim within rounding of 1/2: the trimmed mean's limit is the median
+            return weighted_coordinate_median(x, w)
+        return (kept * xs).sum(axis=0) / total
+
+
+@dataclass(frozen=True)
+class WeightedMedian:
+    """:math:`\\hat g_j = \\tfrac12 (x_{(l),j} + x_{(u),j})` with :math:`l = \\min\\{i : C_i \\ge \\tfrac12\\}`,
+    :math:`u = \\min\\{i : C_i > \\tfrac12\\}`: the fidelity-weighted coordinate-wise median,
+
+    with sorted values and cumulative weights as in :class:`TrimmedMean` (the usual median for uniform weights).
+    Bounded by the honest range in every coordinate while the Byzantine weight mass is below 1/2.
+    """
+
+    name: ClassVar[str] = "median"
+
+    def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        x, w = prepare_inputs(self.name, updates, weights)
+        return weighted_coordinate_median(x, w)
+
+
+def _resolve_f(f: int | None, fraction: float, n: int) -> int:
+    """The f to use for n updates: as given, or the floor of fraction · n."""
+    return int(np.floor(fraction * n + 1e-9)) if f is None else f
+
+
+def _krum_scores(x: np.ndarray, n_neighbours: int) -> np.ndarray:
+    """Krum score of each row: sum of squared distances to its ``n_neighbours`` nearest other rows, (n,)."""
+    d2 = squareform(
+        pdist(x, "sqeuclidean")
+    )  # exact per pair and symmetric, so ties are order independent
+    np.fill_diagonal(d2, np.inf)
+    nearest = np.sort(d2, axis=1)[:, :n_neighbours]
+    return nearest.sum(axis=1)
+
+
+def _krum_order(x: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Rows by ascending score; ties broken by the vectors themselves so the choice is permutation invariant."""
+    keys = tuple(x[:, j] for j in range(x.shape[1] - 1, -1, -1)) + (scores,)
+    return np.lexsort(keys)
+
+
+def _check_krum(rule: str, f: int, n: int) -> None:
+    if n < 2 * f + 3:
+        raise ValidationError(
+            f"{rule} tolerates f = {f} Byzantine updates only with n >= 2f + 3 = {2 * f + 3}; got n = {n}"
+        )
+
+
+@dataclass(frozen=True)
+class Krum:
+    """:math:`\\hat g = g_{k^*}`, :math:`k^* = \\arg\\min_k \\sum_{j \\in N_k} \\lVert g_k - g_j \\rVert^2`: Krum.
+
+    The update with the smallest sum of squared distances to its n − f − 2 nearest neighbours, where :math:`N_k` holds the n − f − 2 updates closest to :math:`g_k` (Blanchard et al., NeurIPS 2017). Requires
+    n >= 2f + 3. Weights are ignored (the choice is geometric); ties go to the lexicographically smallest vector.
+
+    Parameters
+    ----------
+    f : int or None
+        Number of Byzantine updates tolerated; ``None`` uses ⌊byzantine_fraction · n⌋ at call time.
+    byzantine_fraction : float
+        Used only when ``f`` is None, in [0, 0.5).
+    """
+
+    f: int | None = None
+    byzantine_fraction: float = 0.2
+    name: ClassVar[str] = "krum"
+
+    def __post_init__(self) -> None:
+        if self.f is not None:
+            check_int("f", self.f, low=0)
+        check_real("byzantine_fraction", self.byzantine_fraction, low=0.0, high=0.5, high_open=True)
+
+    def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        x, _ = prepare_inputs(self.name, updates, weights)
+        n = x.shape[0]
+        f = _resolve_f(self.f, self.byzantine_fraction, n)
+        _check_krum(self.name, f, n)
+        order = _krum_order(x, _krum_scores(x, n - f - 2))
+        return x[order[0]].copy()
+
+
+@dataclass(frozen=True)
+class MultiKrum:
+    """:math:`\\hat g = \\sum_{k \\in M} w_k g_k / \\sum_{k \\in M} w_k`: Multi-Krum.
+
+    M holds the m updates with the smallest Krum scores (see :class:`Krum`).
+
+    Requires n >= 2f + 3 and 1 <= m <= n − f (El Mhamdi et al., ICML 2018).
+
+    Parameters
+    ----------
+    f : int or None
+        As for :class:`Krum`.
+    m : int or None
+        Number of updates averaged; ``None`` uses n − f.
+    byzantine_fraction : float
+        Used only when ``f`` is None.
+    """
+
+    f: int | None = None
+    m: int | None = None
+    byzantine_fraction: float = 0.2
+    name: ClassVar[str] = "multi-krum"
+
+    def __post_init__(self) -> None:
+        if self.f is not None:
+            check_int("f", self.f, low=0)
+        if self.m is not None:
+            check_int("m", self.m, low=1)
+        check_real("byzantine_fraction", self.byzantine_fraction, low=0.0, high=0.5, high_open=True)
+
+    def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        x, w = prepare_inputs(self.name, updates, weights)
+        n = x.shape[0]
+        f = _resolve_f(self.f, self.byzantine_fraction, n)
+        _check_krum(self.name, f, n)
+        m = n - f if self.m is None else self.m
+        if m > n - f:
+            raise ValidationError(
+                f"{self.name} averages m <= n - f = {n - f} updates (f = {f}, n = {n}); got m = {m}"
+            )
+        chosen = _krum_order(x, _krum_scores(x, n - f - 2))[:m]
+        wc = w[chosen]
+        if not wc.sum() > 0:  # every chosen update has zero weight: fall back to their plain mean
+            wc = np.ones(m)
+        return (wc / wc.sum()) @ x[chosen]
+
+
+@dataclass(frozen=True)
+class GeometricMedian:
+    """:math:`\\hat g = \\arg\\min_z \\sum_k w_k \\lVert g_k - z \\rVert`: the weighted geometric median.
+
+    Computed by Weiszfeld's iteration
+
+    .. math:: z_{t+1} = \\frac{\\sum_k w_k g_k / \\lVert g_k - z_t \\rVert_\\nu}{\\sum_k w_k / \\lVert g_k - z_t \\rVert_\\nu},
+
+    with :math:`\\lVert\\cdot\\rVert_\\nu = \\max(\\lVert\\cdot\\rVert, \\nu)` (ν = 10⁻¹² of the data spread, so a
+    data point is a fixed point, not a division by zero), started at the weighted coordinate-wise median. The
+    minimiser lies within :math:`2(1-\\alpha)r/(1-2\\alpha)` of any point that has honest weight 1 − α > 1/2 within
+    radius r (Pillutla et al., IEEE TSP 2022 use the smoothed form for robust aggregation).
+
+    Parameters
+    ----------
+    max_iter : int
+        Iteration limit (>= 1).
+    tol : float
+        Stop when a step is below ``tol`` × the data spread (> 0).
+    """
+
+    max_iter: int = 100
+    tol: float = 1e-10
+    name: ClassVar[str] = "geometric-median"
+
+    def __post_init__(self) -> None:
+        check_int("max_iter", self.max_iter, low=1)
+        check_real("tol", self.tol, low=0.0, high=1.0, low_open=True)
+
+    def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        x, w = prepare_inputs(self.name, updates, weights)
+        z = weighted_coordinate_median(x, w)
+        spread = float(np.linalg.norm(x - z, axis=1).max())
+        if spread == 0.0:
+            return z
+        nu = 1e-12 * spread
+        for _ in range(self.max_iter):
+            dist = np.maximum(np.linalg.norm(x - z, axis=1), nu)
+            a = w / dist
+            z_new = (a @ x) / a.sum()
+            step = float(np.linalg.norm(z_new - z))
+            z = z_new
+            if step <= self.tol * spread:
+                break
+        return z
+
+
+@dataclass(frozen=True)
+class CenteredClipping:
+    """:math:`v_{l+1} = v_l + \\sum_k w_k (g_k - v_l) \\min(1, \\tau/\\lVert g_k - v_l \\rVert)`: centred clipping.
+
+    Clipped corrections around a reference point, repeated L times:
+
+    .. math:: v_{l+1} = v_l + \\sum_k w_k (g_k - v_l) \\min\\Big(1, \\frac{\\tau}{\\lVert g_k - v_l \\rVert}\\Big),
+              \\quad l = 0, \\dots, L-1,
+
+    (Karimireddy, He & Jaggi, ICML 2021). Each update moves the result by at most :math:`w_k \\tau` per iteration.
+
+    Parameters
+    ----------
+    tau : float
+        Clip radius τ > 0, in gradient units.
+    iterations : int
+        L >= 1.
+    reference : ndarray (d,) or None
+        :math:`v_0`, e.g. the previous round's aggregate; ``None`` starts at the weighted coordinate-wise median
+        (which keeps the rule translation-equivariant).
+    """
+
+    tau: float = 1.0
+    iterations: int = 3
+    reference: np.ndarray | None = field(default=None, compare=False)
+    name: ClassVar[str] = "centered-clipping"
+
+    def __post_init__(self) -> None:
+        check_real("tau", self.tau, low=0.0, low_open=True)
+        check_int("iterations", self.iterations, low=1)
+        if self.reference is not None:
+            ref = check_array("reference", self.reference, ndim=1)
+            ref.setflags(write=False)
+            object.__setattr__(self, "reference", ref)
+
+    def with_reference(self, reference: np.ndarray | None) -> CenteredClipping:
+        """A copy of this rule that starts from ``reference`` (d,)."""
+        return CenteredClipping(tau=self.tau, iterations=self.iterations, reference=reference)
+
+    def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        x, w = prepare_inputs(self.name, updates, weights)
+        if self.reference is None:
+            v = weighted_coordinate_median(x, w)
+        else:
+            if self.reference.shape != (x.shape[1],):
+                raise ValidationError(
+                    f"{self.name}: reference must have shape ({x.shape[1]},) to match updates, "
+                    f"got {self.reference.shape}"
+                )
+            v = self.reference.copy()
+        for _ in range(self.iterations):
+            diff = x - v
+            norm = np.linalg.norm(diff, axis=1)
+            scale = np.minimum(1.0, self.tau / np.maximum(norm, np.finfo(float).tiny))
+            v = v + (w * scale) @ diff
+        return v
+
+
+#: Registry: config name -> rule class. Adding a rule is one class and one line here.
+AGGREGATORS: dict[str, Callable[..., Aggregator]] = {
+    cls.name: cls
+    for cls in (
+        Mean,
+        WeightedMean,
+        TrimmedMean,
+        WeightedMedian,
+        Krum,
+        MultiKrum,
+        GeometricMedian,
+        CenteredClipping,
+    )
+}
+
+
+def make_aggregator(name: str, **hyperparameters: Any) -> Aggregator:
+    """Build the rule registered as ``name`` with the given hyperparameters.
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown name, suggesting the closest registered one.
+    ValidationError
+        For an unknown or out-of-range hyperparameter.
+
+    Examples
+    --------
+    >>> make_aggregator("trimmed-mean", trim=0.2)
+    TrimmedMean(trim=0.2)
+    """
+    try:
+        cls = AGGREGATORS[name]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name), list(AGGREGATORS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UnknownNameError(
+            f"aggregator {name!r} is unknown{hint}; allowed: one of {', '.join(AGGREGATORS)}"
+        ) from None
+    try:
+        return cls(**hyperparameters)
+    except TypeError as exc:
+        fields = [f for f in cls.__dataclass_fields__ if f != "name"]  # type: ignore[attr-defined]
+        raise ValidationError(
+            f"aggregator {name!r} takes hyperparameters {fields}, got {sorted(hyperparameters)}"
+        ) from exc
