@@ -1,1 +1,135 @@
-"""network layer of ceas."""
+"""ceas.network: the physical and link layer (SPEC §4) — topologies, heralded generation, decaying memories,
+the entanglement inventory (Definition 2), swapping, purification, teleportation, BBM92 key pools and
+entanglement verification.
+
+The broker drives it through :class:`QuantumNetwork` (a clock over a ledger of live pairs)::
+
+    net = QuantumNetwork.from_params(NetworkParams(), rng)
+    net.advance(1.0)                                     # generate, decay, expire, evict on every link at once
+    got = net.request(3, 4, purpose="payload", min_fidelity=0.85)   # 4 pairs on link 3, fidelity at use
+    got.werner                                           # visibilities for the teleportation channel
+    net.distill_key(3, 2)                                # BBM92 into link 3's key pool
+    net.counters().residual                              # generated - consumed - expired - evicted - held == 0
+
+Units everywhere: seconds, km, fidelities in [1/4, 1]. Modules, one job each:
+
+=================== ===================================================================================
+``params``          pydantic section of the run config (topology, link physics presets, memory)
+``topology``        star / grid / Waxman / random geometric / GraphML builders, validation, reliable paths
+``links``           per-link physics: transmissivity, success probability, attempt period, F0, coherence
+``werner``          closed forms: Werner decay, cutoff age, Bell vectors, QBER, CHSH, key fraction
+``generation``      geometric waiting times on every link's attempt grid, vectorised
+``memory``          closed-form expiry and eviction over a window (policies ``oldest``, ``lowest_fidelity``)
+``inventory``       the ledger of live pairs, lazy fidelity, consumption by purpose, counters
+``swapping``        entanglement swapping (w product)
+``purification``    BBPSSW and DEJMPS
+``teleportation``   the depolarising / Pauli channel of a pair
+``qkd``, ``keys``   BBM92 distillation and per-link key pools
+``verification``    QBER and CHSH tests with Clopper-Pearson bounds
+``network``         :class:`QuantumNetwork`, the clock API
+``simulate``        the engine of ``ceas network simulate``
+=================== ===================================================================================
+"""
+
+from ceas.network.inventory import (
+    PURPOSES,
+    SELECTION_ORDERS,
+    Delivery,
+    EntanglementInventory,
+    InventoryCounters,
+    InventoryView,
+    LinkView,
+)
+from ceas.network.keys import KeyPool
+from ceas.network.links import LinkTable, annotate_links, link_table
+from ceas.network.memory import EVICTION_POLICIES, get_eviction_policy
+from ceas.network.network import (
+    AdvanceReport,
+    EndToEndPair,
+    PurificationResult,
+    QuantumNetwork,
+    StreamDemand,
+    SwapResult,
+)
+from ceas.network.params import (
+    LINK_PRESETS,
+    LinkParams,
+    MemoryParams,
+    NetworkParams,
+    TopologyParams,
+)
+from ceas.network.purification import PURIFICATION_PROTOCOLS, bbpssw, dejmps
+from ceas.network.qkd import KeyYield, bbm92
+from ceas.network.swapping import swap_bell, swap_fidelity, swap_werner
+from ceas.network.teleportation import teleport_bloch, teleport_pauli, teleport_qubit
+from ceas.network.topology import (
+    TOPOLOGY_BUILDERS,
+    build_topology,
+    most_reliable_path,
+    read_graphml,
+    validate_topology,
+)
+from ceas.network.verification import VerificationResult, run_verification
+from ceas.network.werner import (
+    bbm92_key_fraction,
+    chsh_value,
+    cutoff_age,
+    fidelity_at_age,
+    qber,
+    secret_fraction,
+    werner_at_age,
+    werner_from_fidelity,
+)
+
+__all__ = [
+    "EVICTION_POLICIES",
+    "LINK_PRESETS",
+    "PURIFICATION_PROTOCOLS",
+    "PURPOSES",
+    "SELECTION_ORDERS",
+    "TOPOLOGY_BUILDERS",
+    "AdvanceReport",
+    "Delivery",
+    "EndToEndPair",
+    "EntanglementInventory",
+    "InventoryCounters",
+    "InventoryView",
+    "KeyPool",
+    "KeyYield",
+    "LinkParams",
+    "LinkTable",
+    "LinkView",
+    "MemoryParams",
+    "NetworkParams",
+    "PurificationResult",
+    "QuantumNetwork",
+    "StreamDemand",
+    "SwapResult",
+    "TopologyParams",
+    "VerificationResult",
+    "annotate_links",
+    "bbm92",
+    "bbm92_key_fraction",
+    "bbpssw",
+    "build_topology",
+    "chsh_value",
+    "cutoff_age",
+    "dejmps",
+    "fidelity_at_age",
+    "get_eviction_policy",
+    "link_table",
+    "most_reliable_path",
+    "qber",
+    "read_graphml",
+    "run_verification",
+    "secret_fraction",
+    "swap_bell",
+    "swap_fidelity",
+    "swap_werner",
+    "teleport_bloch",
+    "teleport_pauli",
+    "teleport_qubit",
+    "validate_topology",
+    "werner_at_age",
+    "werner_from_fidelity",
+]

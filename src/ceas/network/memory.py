@@ -1,0 +1,293 @@
+r"""Link memories over a time window: cutoff expiry and eviction when full, resolved in closed form (SPEC §4).
+
+Each link has ``M`` slots. During a window :math:`(t_0, t_1]` pairs arrive (heralded) at times :math:`t_1 < t_2 <
+\dots`; a pair is **alive** at time :math:`t` while :math:`t < e` (its expiry, creation + cutoff age). Events are
+processed in time order: at an arrival, pairs with :math:`e \le t` leave first (expired); then, if all ``M`` slots
+are taken, the policy's victim among the stored pairs and the newcomer is **evicted**. At :math:`t_1`, pairs with
+:math:`e \le t_1` expire. Nothing is consumed inside a window (the clock API consumes between windows).
+
+Stepping through arrivals one by one in Python would dominate the simulator, so each policy resolves a whole window
+with array operations, using that fresh arrivals on one link share one cutoff (expiries in arrival order):
+
+* ``oldest`` (victim = earliest heralded). Arrival :math:`j` is evicted exactly at arrival :math:`j + M` if it
+  is still alive then (:math:`t_{j+M} < e_j`); otherwise it expires or survives. A pair stored at :math:`t_0`
+  (possibly purified, with its own expiry) is evicted at the first arrival :math:`k` at which it is alive and the
+  pairs younger than it that are alive fill the other :math:`M - 1` slots.
+* ``lowest_fidelity`` (victim = lowest current fidelity). On one link all pairs decay with the same T, so the
+  lowest-fidelity pair is the one that expires first: the victim is the smallest expiry (ties: oldest). A pair is
+  evicted at the arrival that makes the count of pairs with larger keys reach ``M``, if it is still alive then.
+
+Both are checked against a plain event-by-event simulation in the tests. Policies follow :class:`EvictionPolicy`
+and are registered in :data:`EVICTION_POLICIES` under their config name (``MemoryParams.eviction``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ceas.network._validate import lookup
+
+__all__ = [
+    "EVICTION_POLICIES",
+    "EvictionPolicy",
+    "LowestFidelityFirst",
+    "MemoryOutcome",
+    "MemoryWindow",
+    "OldestFirst",
+    "get_eviction_policy",
+    "sample_coherence_s",
+]
+
+_ROW_CHUNK_ELEMENTS = 1 << 22
+"""Largest (rows x slots) block formed at once, to bound memory when M is large."""
+
+
+def sample_coherence_s(
+    rng: np.random.Generator, size: int, low_s: float, high_s: float
+) -> np.ndarray:
+    """Memory coherence times T log-uniform in [low_s, high_s] seconds, shape (size,)."""
+    return np.exp(rng.uniform(np.log(low_s), np.log(high_s), size=size))
+
+
+@dataclass(frozen=True)
+class MemoryWindow:
+    """The memories at the start of a window and the pairs that arrive during it.
+
+    Attributes
+    ----------
+    t_end_s : float
+        End of the window, seconds.
+    occupied : ndarray of bool, shape (L, M)
+        Which slots hold a pair at the start.
+    created_s, expiry_s : ndarray, shape (L, M)
+        Heralding time and expiry time (seconds) of the stored pairs (ignored where not occupied).
+    pair_id : ndarray of int64, shape (L, M)
+        Pair ids, the final tie-break of every ordering.
+    offsets : ndarray of int64, shape (L + 1,)
+        Arrivals of link ``l`` are entries ``offsets[l]:offsets[l+1]`` of the arrays below.
+    time_s : ndarray, shape (n,)
+        Heralding time of each arrival (increasing within a link, all > the stored pairs' creation times).
+    arrival_expiry_s : ndarray, shape (n,)
+        Expiry time of each arrival: time + the link's cutoff age (so non-decreasing within a link). An arrival
+        with expiry <= its time never enters memory (it is expired on arrival).
+    """
+
+    t_end_s: float
+    occupied: np.ndarray
+    created_s: np.ndarray
+    expiry_s: np.ndarray
+    pair_id: np.ndarray
+    offsets: np.ndarray
+    time_s: np.ndarray
+    arrival_expiry_s: np.ndarray
+
+    @property
+    def capacity(self) -> int:
+        return self.occupied.shape[1]
+
+
+@dataclass(frozen=True)
+class MemoryOutcome:
+    """Fate of every pair in a window; a pair neither evicted nor expired is held at the end.
+
+    Attributes
+    ----------
+    start_evicted, start_expired : ndarray of bool, shape (L, M)
+        Stored pairs evicted / expired during the window.
+    arrival_evicted, arrival_expired : ndarray of bool, shape (n,)
+        Arrivals evicted / expired during the window.
+    """
+
+    start_evicted: np.ndarray
+    start_expired: np.ndarray
+    arrival_evicted: np.ndarray
+    arrival_expired: np.ndarray
+
+
+class EvictionPolicy(Protocol):
+    """Resolves one window of a link memory: which pairs are evicted, which expire."""
+
+    def resolve(self, window: MemoryWindow) -> MemoryOutcome: ...
+
+
+def _segments(window: MemoryWindow) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    counts = np.diff(window.offsets)
+    link = np.repeat(np.arange(counts.size), counts)
+    local = np.arange(link.size) - window.offsets[link]
+    return counts, link, local
+
+
+def _row_chunks(n_rows: int, width: int) -> Iterator[tuple[int, int]]:
+    step = max(1, _ROW_CHUNK_ELEMENTS // max(width, 1))
+    for c0 in range(0, n_rows, step):
+        yield c0, min(n_rows, c0 + step)
+
+
+def _first_true_local(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Local index of the first True of ``mask`` within each link's segment (int64 max where none), (L,)."""
+    pos = np.flatnonzero(mask)
+    idx = np.searchsorted(pos, offsets[:-1])
+    hit = idx < pos.size
+    first = np.where(hit, pos[np.minimum(idx, max(pos.size - 1, 0))] if pos.size else 0, 0)
+    hit &= first < offsets[1:]
+    return np.where(hit, first - offsets[:-1], np.iinfo(np.int64).max)
+
+
+def _sorted_start(
+    window: MemoryWindow, primary: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-link order of the stored pairs by (primary, created, id), empty slots last.
+
+    Returns the order (L, M), the sorted occupancy and the sorted expiry (-inf where empty).
+    """
+    occ = window.occupied
+    order = np.lexsort(
+        (window.pair_id, window.created_s, np.where(occ, primary, 0.0), ~occ), axis=1
+    )
+    occ_s = np.take_along_axis(occ, order, axis=1)
+    exp_s = np.where(occ_s, np.take_along_axis(window.expiry_s, order, axis=1), -np.inf)
+    return order, occ_s, exp_s
+
+
+def _unsort(order: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    out = np.empty_like(sorted_values)
+    np.put_along_axis(out, order, sorted_values, axis=1)
+    return out
+
+
+def _finish(window, start_evicted, arrival_evicted) -> MemoryOutcome:
+    t_end = window.t_end_s
+    return MemoryOutcome(
+        start_evicted=start_evicted,
+        start_expired=window.occupied & ~start_evicted & (window.expiry_s <= t_end),
+        arrival_evicted=arrival_evicted,
+        arrival_expired=~arrival_evicted & (window.arrival_expiry_s <= t_end),
+    )
+
+
+class OldestFirst:
+    """Evict the pair heralded earliest (first in, first out); the default policy."""
+
+    def resolve(self, window: MemoryWindow) -> MemoryOutcome:
+        M = window.capacity
+        t, e = window.time_s, window.arrival_expiry_s
+        counts, link, local = _segments(window)
+        n = t.size
+        # arrivals: evicted at arrival j + M if still alive then
+        ahead = np.minimum(np.arange(n) + M, max(n - 1, 0))
+        arrival_evicted = (local + M < counts[link]) & (t[ahead] < e) if n else np.zeros(0, bool)
+
+        order, occ_s, exp_s = _sorted_start(window, window.created_s)
+        evicted_s = np.zeros_like(occ_s)
+        if n and occ_s.any():
+            evicted_s = self._start_evictions(window, link, local, occ_s, exp_s)
+        return _finish(window, _unsort(order, evicted_s), arrival_evicted)
+
+    @staticmethod
+    def _start_evictions(window, link, local, occ_s, exp_s) -> np.ndarray:
+        M = window.capacity
+        t, e = window.time_s, window.arrival_expiry_s
+        n = t.size
+        L = occ_s.shape[0]
+        enters = e > t
+        # alpha_k >= M - 1 (the M-1 previous arrivals all alive) resolves every stored pair by arrival k
+        back = np.maximum(np.arange(n) - (M - 1), 0)
+        full = (local >= M - 1) & (e[back] > t) & enters
+        first_full = _first_true_local(full, window.offsets)
+        e_max = exp_s.max(axis=1)
+        rows = np.flatnonzero((t < e_max[link]) & (local <= first_full[link]))
+        if rows.size == 0:
+            return np.zeros_like(occ_s)
+        r_link, r_local, r_t = link[rows], local[rows], t[rows]
+        # alpha_k: alive earlier arrivals at t_k^- = k - max(k - M, J_k), J_k = #{j : e_j <= t_k}
+        m = rows.size
+        vals = np.concatenate([e[rows], r_t])
+        kind = np.concatenate(
+            [np.zeros(m, np.int8), np.ones(m, np.int8)]
+        )  # expiries sort before equal times
+        owner = np.concatenate([r_link, r_link])
+        srt = np.lexsort((kind, vals, owner))
+        is_e = kind[srt] == 0
+        cum_e = np.cumsum(is_e)
+        seg_first = np.r_[0, np.flatnonzero(np.diff(owner[srt])) + 1]
+        base = np.repeat(cum_e[seg_first] - is_e[seg_first], np.diff(np.r_[seg_first, 2 * m]))
+        J = np.empty(m, np.int64)
+        J[srt[~is_e] - m] = (cum_e - base)[~is_e]
+        alpha = np.clip(r_local - np.maximum(r_local - M, J), 0, None)
+        alpha = np.where(enters[rows], alpha, 0)
+
+        width = occ_s.shape[1]
+        first_row = np.full((L, width), np.iinfo(np.int64).max)
+        for c0, c1 in _row_chunks(m, width):
+            rl = r_link[c0:c1]
+            alive = exp_s[rl] > r_t[c0:c1, None]
+            younger = np.cumsum(alive[:, ::-1], axis=1)[:, ::-1] - alive
+            cond = alive & (younger + alpha[c0:c1, None] >= M - 1) & enters[rows[c0:c1], None]
+            idx = np.where(cond, np.arange(c0, c1)[:, None], np.iinfo(np.int64).max)
+            starts = np.r_[0, np.flatnonzero(np.diff(rl)) + 1]
+            seg_min = np.minimum.reduceat(idx, starts, axis=0)
+            links_here = rl[starts]
+            first_row[links_here] = np.minimum(first_row[links_here], seg_min)
+        return occ_s & (first_row < np.iinfo(np.int64).max)
+
+
+class LowestFidelityFirst:
+    """Evict the pair with the lowest current fidelity, i.e. the one that expires first (ties: oldest)."""
+
+    def resolve(self, window: MemoryWindow) -> MemoryOutcome:
+        M = window.capacity
+        t, e = window.time_s, window.arrival_expiry_s
+        counts, link, local = _segments(window)
+        n = t.size
+        L = window.occupied.shape[0]
+        order, occ_s, exp_s = _sorted_start(window, window.expiry_s)
+        n_occ = occ_s.sum(axis=1)
+        rank = np.arange(occ_s.shape[1])[None, :]
+        bigger_start = np.where(
+            occ_s, n_occ[:, None] - 1 - rank, 0
+        )  # stored pairs with a larger key
+
+        e_max = exp_s.max(axis=1)
+        rows = np.flatnonzero(e < e_max[link]) if n else np.zeros(0, np.int64)
+        b = np.zeros(n, np.int64)  # stored pairs with a larger key than each arrival
+        J = np.zeros(
+            (L, occ_s.shape[1]), np.int64
+        )  # arrivals with a smaller key than each stored pair
+        width = occ_s.shape[1]
+        for c0, c1 in _row_chunks(rows.size, width):
+            rr = rows[c0:c1]
+            rl = link[rr]
+            bigger = exp_s[rl] > e[rr, None]  # -inf for empty slots never counts
+            b[rr] = bigger.sum(axis=1)
+            starts = np.r_[0, np.flatnonzero(np.diff(rl)) + 1]
+            J[rl[starts]] += np.add.reduceat(bigger.astype(np.int64), starts, axis=0)
+
+        if n:
+            kstar = local + np.maximum(0, M - b)
+            has = kstar < counts[link]
+            at = np.where(has, window.offsets[link] + kstar, 0)
+            arrival_evicted = has & (t[at] < e)
+        else:
+            arrival_evicted = np.zeros(0, bool)
+
+        kstar_s = J + M - bigger_start - 1
+        has_s = occ_s & (kstar_s < counts[:, None])
+        at_s = np.where(has_s, window.offsets[:-1, None] + kstar_s, 0)
+        evicted_s = has_s & (t[at_s] < exp_s) if n else np.zeros_like(occ_s)
+        return _finish(window, _unsort(order, evicted_s), arrival_evicted)
+
+
+EVICTION_POLICIES: dict[str, EvictionPolicy] = {
+    "oldest": OldestFirst(),
+    "lowest_fidelity": LowestFidelityFirst(),
+}
+"""Eviction policies by config name (``MemoryParams.eviction``)."""
+
+
+def get_eviction_policy(name: str) -> EvictionPolicy:
+    """The policy registered as ``name``; an unknown name raises UnknownNameError with the closest match."""
+    return EVICTION_POLICIES[lookup("eviction policy", name, EVICTION_POLICIES)]

@@ -1,0 +1,791 @@
+r"""The clock and inventory API the broker drives: :class:`QuantumNetwork` (SPEC §2 link/network layer).
+
+A ``QuantumNetwork`` owns the topology, every link's physics, the entanglement inventory (Definition 2) and the
+per-link key pools. Time only moves forward, through :meth:`QuantumNetwork.advance`; every other call acts at the
+current time ``now`` (or evaluates fidelity at a later moment of use ``at_s``). Units: seconds, km, fidelities.
+
+Up-signals (inventory state, fidelity at use time): :attr:`~QuantumNetwork.now`, :meth:`~QuantumNetwork.view`,
+:meth:`~QuantumNetwork.link_view`, :meth:`~QuantumNetwork.counters`, the :class:`Delivery` of every consumption.
+Down-signals: :meth:`~QuantumNetwork.set_generation`, :meth:`~QuantumNetwork.request`,
+:meth:`~QuantumNetwork.request_many`, :meth:`~QuantumNetwork.consume`, :meth:`~QuantumNetwork.swap`,
+:meth:`~QuantumNetwork.purify`, :meth:`~QuantumNetwork.distill_key`, :meth:`~QuantumNetwork.verify`, and a
+:class:`StreamDemand` that uses pairs the moment they are heralded during :meth:`~QuantumNetwork.advance`.
+
+Every call validates all of its arguments before touching the ledger, so a rejected call (bad link, fidelity
+outside [1/4, 1], a time in the past, more pairs than are held, ...) raises a :class:`~ceas.errors.CeasError`
+subclass and leaves the ledger, the counters and the clock exactly as they were.
+
+Examples
+--------
+>>> import numpy as np
+>>> from ceas.network import NetworkParams, QuantumNetwork
+>>> net = QuantumNetwork.from_params(NetworkParams(), np.random.default_rng(0))
+>>> report = net.advance(1.0)
+>>> net.now, net.n_links
+(1.0, 50)
+>>> c = net.counters()
+>>> bool((c.residual == 0).all())
+True
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from ceas.errors import ProtocolError, UnknownNameError, ValidationError
+from ceas.network._validate import check_int, check_real, lookup
+from ceas.network.generation import OFF, first_success, sample_arrivals
+from ceas.network.inventory import (
+    PURPOSES,
+    SELECTION_ORDERS,
+    Delivery,
+    EntanglementInventory,
+    InventoryCounters,
+    InventoryView,
+    LinkView,
+)
+from ceas.network.keys import KeyPool
+from ceas.network.links import LinkTable, link_coherence_s, link_table
+from ceas.network.memory import get_eviction_policy
+from ceas.network.params import LinkParams, MemoryParams, NetworkParams
+from ceas.network.purification import get_purification_protocol
+from ceas.network.qkd import KeyYield, bbm92
+from ceas.network.swapping import _swap_bell
+from ceas.network.topology import build_topology, validate_topology
+from ceas.network.verification import VerificationResult, run_verification
+from ceas.network.werner import _bell_decay, _werner_bell_vector
+from ceas.rng import stream
+
+__all__ = [
+    "AdvanceReport",
+    "EndToEndPair",
+    "PurificationResult",
+    "QuantumNetwork",
+    "StreamDemand",
+    "SwapResult",
+]
+
+_MAX_ARRIVALS_PER_WINDOW = 1 << 20
+"""advance() splits long steps so one window draws about this many pairs at most (bounds memory)."""
+
+
+@dataclass(frozen=True)
+class StreamDemand:
+    """Pairs to use as they become available during :meth:`QuantumNetwork.advance`.
+
+    At the start of the step, eligible stored pairs are used first (in ``order``); then each freshly heralded pair
+    is used the moment it is heralded, until ``pairs[l]`` have been delivered on link ``l``.
+
+    Attributes
+    ----------
+    pairs : ndarray of int, shape (n_links,)
+        Pairs wanted per link during the step (>= 0).
+    purpose : str
+        One of :data:`~ceas.network.inventory.PURPOSES`.
+    min_fidelity : float or None
+        Only pairs with at least this fidelity at use are taken (None: any pair still alive).
+    order : str
+        Which stored pairs go first (:data:`~ceas.network.inventory.SELECTION_ORDERS`).
+    """
+
+    pairs: np.ndarray
+    purpose: str = "payload"
+    min_fidelity: float | None = None
+    order: str = "oldest"
+
+
+@dataclass(frozen=True)
+class AdvanceReport:
+    """What happened during one :meth:`QuantumNetwork.advance` step, per link (shape (n_links,))."""
+
+    start_s: float
+    end_s: float
+    generated: np.ndarray
+    expired: np.ndarray
+    evicted: np.ndarray
+    delivered: Delivery
+
+
+@dataclass(frozen=True)
+class EndToEndPair:
+    """A pair between two distant nodes made by swapping; it lives outside the link ledger.
+
+    Attributes
+    ----------
+    source, target : node
+        End nodes.
+    path : tuple
+        Nodes along which it was swapped.
+    created_s : float
+        Time of the swap, seconds.
+    bell : ndarray, shape (4,)
+        Bell-diagonal vector at ``created_s``.
+    t_coh_s : float
+        Coherence time of the end memories, 1/T = 1/T_source + 1/T_target (s).
+    """
+
+    source: object
+    target: object
+    path: tuple
+    created_s: float
+    bell: np.ndarray
+    t_coh_s: float
+
+    def bell_at(self, t_s: float) -> np.ndarray:
+        """Bell vector at time ``t_s`` >= ``created_s``."""
+        check_real("t_s", t_s, self.created_s)
+        return _bell_decay(self.bell, t_s - self.created_s, self.t_coh_s)
+
+    def fidelity_at(self, t_s: float) -> float:
+        """Fidelity at time ``t_s`` >= ``created_s``."""
+        return float(self.bell_at(t_s)[0])
+
+    def werner_at(self, t_s: float) -> float:
+        """Werner parameter at time ``t_s`` >= ``created_s``."""
+        return (4.0 * self.fidelity_at(t_s) - 1.0) / 3.0
+
+
+@dataclass(frozen=True)
+class SwapResult:
+    """Outcome of swapping along a path: the consumed link pairs and, on success, the end-to-end pair."""
+
+    success: bool
+    consumed: Delivery
+    pair: EndToEndPair | None
+
+
+@dataclass(frozen=True)
+class PurificationResult:
+    """Outcome of one purification round on a link.
+
+    Attributes
+    ----------
+    success : bool
+        Whether the measured outcomes agreed (the kept pair survives with its new state).
+    p_success : float
+        Success probability of this round.
+    kept_id : int
+        Ledger id of the pair kept on success (it keeps its id and slot).
+    fidelity_in : ndarray, shape (2,)
+        Fidelities of the kept and the sacrificed pair at the moment of purification.
+    fidelity_out : float
+        Fidelity of the kept pair after a success (NaN after a failure).
+    """
+
+    success: bool
+    p_success: float
+    kept_id: int
+    fidelity_in: np.ndarray
+    fidelity_out: float
+
+
+class QuantumNetwork:
+    """Quantum network: topology, heralded generation, decaying memories, the inventory, operations, key pools.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        Topology (checked by :func:`~ceas.network.topology.validate_topology`; nodes need ``t_coh_s``).
+    link : LinkParams
+        Heralding physics shared by all links.
+    memory : MemoryParams
+        Slots, cutoff fidelity and eviction policy.
+    rng : numpy.random.Generator
+        Parent stream; independent child streams drive generation, operations and key material.
+    swap_success : float
+        Probability that one Bell-state measurement at a repeater succeeds.
+
+    Attributes
+    ----------
+    graph : networkx.Graph
+        The topology.
+    table : LinkTable
+        Per-link physics (success probability, attempt period, F0, coherence, cutoff).
+    links : tuple of (node, node)
+        Link endpoints in link-index order.
+    """
+
+    def __init__(
+        self,
+        graph: nx.Graph,
+        link: LinkParams,
+        memory: MemoryParams,
+        rng: np.random.Generator,
+        *,
+        swap_success: float = 1.0,
+    ) -> None:
+        validate_topology(graph)
+        missing = [v for v in graph.nodes if "t_coh_s" not in graph.nodes[v]]
+        if missing:
+            raise ValidationError(
+                f"node {missing[0]!r} has no t_coh_s; allowed: a coherence time in (0, inf] s on every node "
+                "(assign_coherence fills them)"
+            )
+        self.graph = graph
+        self.link_params = link
+        self.memory_params = memory
+        self.swap_success = check_real("swap_success", swap_success, 0.0, 1.0, low_open=True)
+        self.table: LinkTable = link_table(graph, link, memory)
+        self.links = self.table.edges
+        self._index = {}
+        for k, (u, v) in enumerate(self.links):
+            self._index[(u, v)] = k
+            self._index[(v, u)] = k
+        self._policy = get_eviction_policy(memory.eviction)
+        gen_rng, op_rng, key_rng = rng.spawn(3)
+        self._gen_rng = gen_rng
+        self._op_rng = op_rng
+        self._key_rng = key_rng
+        self.inventory = EntanglementInventory(self.table.t_coh_s, memory.slots, memory.f_min)
+        self._fresh_bell = _werner_bell_vector(self.table.f0)
+        self._now = 0.0
+        self._pending = first_success(
+            self._gen_rng, self.table.p_success, self.table.attempt_s, 0.0
+        )
+        self.key_pools = tuple(KeyPool(r) for r in key_rng.spawn(self.n_links))
+
+    @classmethod
+    def from_params(cls, params: NetworkParams, rng: np.random.Generator) -> QuantumNetwork:
+        """Build the topology described by ``params`` (from ``rng``, or from ``params.topology.seed``) and the network.
+
+        Examples
+        --------
+        >>> net = QuantumNetwork.from_params(NetworkParams(), np.random.default_rng(1))
+        >>> net.n_links, net.capacity
+        (50, 20)
+        """
+        topo_rng, net_rng = rng.spawn(2)
+        if params.topology.seed is not None:
+            topo_rng = stream(params.topology.seed, "network.topology")
+        graph = build_topology(params.topology, params.memory, topo_rng)
+        return cls(graph, params.link, params.memory, net_rng, swap_success=params.swap_success)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # identification and state
+    # ------------------------------------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """Current time, seconds since the network was built."""
+        return self._now
+
+    @property
+    def n_links(self) -> int:
+        return self.table.n_links
+
+    @property
+    def capacity(self) -> int:
+        """Memory slots per link (M)."""
+        return self.inventory.slots
+
+    @property
+    def generation_on(self) -> np.ndarray:
+        """Which links are generating, bool (n_links,) (a copy)."""
+        return self._pending != OFF
+
+    def link_index(self, link) -> int:
+        """Index of ``link``, given as an index or as its end nodes ``(u, v)`` (either order).
+
+        Raises
+        ------
+        ValidationError
+            An index outside [0, n_links - 1].
+        UnknownNameError
+            A node pair that is not a link.
+        """
+        if isinstance(link, (int, np.integer)) and not isinstance(link, bool):
+            return check_int("link", link, 0, self.n_links - 1)
+        if isinstance(link, tuple) and len(link) == 2:
+            try:
+                return self._index[link]
+            except (KeyError, TypeError) as exc:
+                raise UnknownNameError(
+                    f"link {link!r} is not in the topology; allowed: an index in [0, {self.n_links - 1}] or the "
+                    "end nodes of an existing link"
+                ) from exc
+        raise ValidationError(
+            f"link must be an index in [0, {self.n_links - 1}] or a (u, v) node pair, got {link!r}"
+        )
+
+    def links_of(self, node) -> list[int]:
+        """Indices of the links at ``node``."""
+        if node not in self.graph:
+            raise UnknownNameError(f"node {node!r} is not in the topology")
+        return sorted(self._index[(node, v)] for v in self.graph.neighbors(node))
+
+    def _at(self, at_s) -> float:
+        if at_s is None:
+            return self._now
+        return check_real("at_s", at_s, self._now)
+
+    def _min_fidelity(self, value) -> float:
+        if value is None:
+            return 0.25
+        return check_real("min_fidelity", value, 0.25, 1.0)
+
+    def view(self, at_s: float | None = None) -> InventoryView:
+        """All links' held pairs (ages, fidelity, time to expiry), arrays (n_links, slots), at ``at_s`` >= now."""
+        return self.inventory.view(self._at(at_s))
+
+    def link_view(self, link, at_s: float | None = None) -> LinkView:
+        """One link's held pairs, oldest first, at ``at_s`` >= now (default now)."""
+        return self.inventory.link_view(self.link_index(link), self._at(at_s))
+
+    def counters(self) -> InventoryCounters:
+        """Cumulative generated / consumed (per purpose) / expired / evicted / held counts per link."""
+        return self.inventory.counters()
+
+    def key_pool(self, link) -> KeyPool:
+        """The key pool of ``link``."""
+        return self.key_pools[self.link_index(link)]
+
+    def preshare_keys(self, n_bits: int) -> None:
+        """Deposit a pre-shared seed key of ``n_bits`` bits into every link's pool (as deployed QKD starts)."""
+        n_bits = check_int("n_bits", n_bits, 0)
+        for pool in self.key_pools:
+            pool.deposit(n_bits)
+            pool.preshared_bits += n_bits
+
+    # ------------------------------------------------------------------------------------------------------------
+    # generation control and the clock
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _link_mask(self, links) -> np.ndarray:
+        if links is None:
+            return np.ones(self.n_links, bool)
+        arr = np.asarray(links) if not isinstance(links, tuple) else None
+        if arr is not None and arr.dtype == bool:
+            if arr.shape != (self.n_links,):
+                raise ValidationError(
+                    f"link mask must have shape ({self.n_links},), got {arr.shape}"
+                )
+            return arr.copy()
+        items = [links] if isinstance(links, (int, np.integer, tuple)) else list(links)
+        mask = np.zeros(self.n_links, bool)
+        mask[[self.link_index(x) for x in items]] = True
+        return mask
+
+    def set_generation(self, links=None, on: bool = True) -> None:
+        """Switch heralded generation on or off on ``links`` (an index, a node pair, a list, a bool mask, or None
+        for all). Switching on draws the next success afresh from ``now`` (geometric waiting is memoryless)."""
+        mask = self._link_mask(links)
+        if not isinstance(on, (bool, np.bool_)):
+            raise ValidationError(f"on must be true or false, got {on!r}")
+        if on:
+            start = mask & (self._pending == OFF)
+            if start.any():
+                idx = np.flatnonzero(start)
+                self._pending[idx] = first_success(
+                    self._gen_rng, self.table.p_success[idx], self.table.attempt_s[idx], self._now
+                )
+        else:
+            self._pending[mask] = OFF
+
+    def _check_demand(self, demand: StreamDemand | None) -> StreamDemand | None:
+        if demand is None:
+            return None
+        pairs = np.asarray(demand.pairs)
+        if pairs.shape != (self.n_links,) or pairs.dtype.kind not in "iu" or (pairs < 0).any():
+            raise ValidationError(
+                f"demand.pairs must be non-negative integers of shape ({self.n_links},), got "
+                f"{pairs.dtype} array of shape {pairs.shape}"
+            )
+        lookup("purpose", demand.purpose, PURPOSES)
+        lookup("selection order", demand.order, SELECTION_ORDERS)
+        self._min_fidelity(demand.min_fidelity)
+        return demand
+
+    def advance(self, dt_s: float, demand: StreamDemand | None = None) -> AdvanceReport:
+        """Move the clock forward by ``dt_s`` seconds: generate, decay, expire and evict on every link at once.
+
+        Heralding times are drawn as geometric waiting times on each link's attempt grid; memories are resolved
+        window by window in closed form (see :mod:`ceas.network.memory`). With a ``demand``, stored pairs are used
+        at the start of the step and fresh pairs the moment they are heralded, up to ``demand.pairs[l]`` per link.
+
+        Parameters
+        ----------
+        dt_s : float
+            Step length, seconds (>= 0, finite).
+        demand : StreamDemand, optional
+            Pairs to use during the step.
+
+        Returns
+        -------
+        AdvanceReport
+            Pairs generated, expired and evicted per link during the step, and the pairs delivered to ``demand``.
+        """
+        dt_s = check_real("dt_s", dt_s, 0.0)
+        demand = self._check_demand(demand)
+        start = self._now
+        end = start + dt_s
+        L = self.n_links
+        totals = [np.zeros(L, np.int64) for _ in range(3)]
+        parts: list[Delivery] = []
+        need = None if demand is None else np.asarray(demand.pairs, dtype=np.int64).copy()
+        rate = np.where(self.generation_on, self.table.rate_hz, 0.0).sum()
+        n_windows = max(1, math.ceil(dt_s * rate / _MAX_ARRIVALS_PER_WINDOW))
+        edges = np.linspace(start, end, n_windows + 1)
+        edges[-1] = end
+        for t_end in edges[1:]:
+            gen, exp, ev = self._window(float(t_end), demand, need, parts)
+            totals[0] += gen
+            totals[1] += exp
+            totals[2] += ev
+        self._now = end
+        purpose = "payload" if demand is None else demand.purpose
+        return AdvanceReport(
+            start, end, totals[0], totals[1], totals[2], Delivery.concatenate(parts, purpose)
+        )
+
+    def _window(
+        self, t_end: float, demand, need, parts
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        inv = self.inventory
+        table = self.table
+        arrivals, self._pending = sample_arrivals(
+            self._gen_rng, table.p_success, table.attempt_s, self._pending, t_end
+        )
+        n = arrivals.link.size
+        ids = inv.next_id + np.arange(n, dtype=np.int64)
+        inv.next_id += n
+        inv.generated += arrivals.counts
+        enter = np.ones(n, bool)
+        if demand is not None and need.any():
+            min_f = self._min_fidelity(demand.min_fidelity)
+            chosen, _ = inv.select(need, self._now, min_f, demand.order)
+            if chosen.any():
+                got = inv.take(chosen, demand.purpose, self._now)
+                parts.append(got)
+                need -= got.counts(self.n_links)
+            ok_link = (table.f0 >= min_f) & (table.cutoff_s > 0)
+            use = ok_link[arrivals.link] & (arrivals.local_index < need[arrivals.link])
+            if use.any():
+                link = arrivals.link[use]
+                parts.append(
+                    Delivery(
+                        demand.purpose, link, ids[use], arrivals.time_s[use], self._fresh_bell[link]
+                    )
+                )
+                inv.count_consumed(demand.purpose, link)
+                need -= np.bincount(link, minlength=self.n_links)
+                enter = ~use
+        link, time_s, pid = arrivals.link[enter], arrivals.time_s[enter], ids[enter]
+        offsets = np.zeros(self.n_links + 1, np.int64)
+        np.cumsum(np.bincount(link, minlength=self.n_links), out=offsets[1:])
+        window = inv.window(t_end, offsets, time_s, time_s + table.cutoff_s[link])
+        outcome = self._policy.resolve(window)
+        expired, evicted = inv.absorb(outcome, link, time_s, pid, self._fresh_bell, table.cutoff_s)
+        self._now = t_end
+        return arrivals.counts, expired, evicted
+
+    # ------------------------------------------------------------------------------------------------------------
+    # consumption
+    # ------------------------------------------------------------------------------------------------------------
+
+    def request_many(
+        self,
+        counts,
+        *,
+        purpose: str,
+        min_fidelity: float | None = None,
+        at_s: float | None = None,
+        order: str = "oldest",
+    ) -> Delivery:
+        """Consume up to ``counts[l]`` pairs on every link at once (fewer where fewer are eligible).
+
+        Parameters
+        ----------
+        counts : array of int, shape (n_links,)
+            Pairs wanted per link (>= 0).
+        purpose : str
+            One of :data:`~ceas.network.inventory.PURPOSES`.
+        min_fidelity : float, optional
+            Only pairs with at least this fidelity at ``at_s`` are taken (in [1/4, 1]; default: any live pair).
+        at_s : float, optional
+            Moment of use (>= now; default now). Pairs leave memory now; fidelity is evaluated at ``at_s``, and a
+            pair must still be alive then.
+        order : str
+            :data:`~ceas.network.inventory.SELECTION_ORDERS`.
+
+        Returns
+        -------
+        Delivery
+            The pairs taken, with their state at ``at_s``.
+        """
+        counts = np.asarray(counts)
+        if counts.shape != (self.n_links,) or counts.dtype.kind not in "iu" or (counts < 0).any():
+            raise ValidationError(
+                f"counts must be non-negative integers of shape ({self.n_links},), got {counts!r}"
+            )
+        purpose = lookup("purpose", purpose, PURPOSES)
+        order = lookup("selection order", order, SELECTION_ORDERS)
+        min_f = self._min_fidelity(min_fidelity)
+        at = self._at(at_s)
+        chosen, _ = self.inventory.select(counts.astype(np.int64), at, min_f, order)
+        return self.inventory.take(chosen, purpose, at)
+
+    def request(
+        self,
+        link,
+        n: int,
+        *,
+        purpose: str,
+        min_fidelity: float | None = None,
+        at_s: float | None = None,
+        order: str = "oldest",
+    ) -> Delivery:
+        """Consume exactly ``n`` pairs on ``link`` with fidelity >= ``min_fidelity`` at ``at_s``.
+
+        Raises
+        ------
+        ProtocolError
+            Fewer than ``n`` eligible pairs are held (nothing is consumed then).
+        """
+        k = self.link_index(link)
+        n = check_int("n", n, 1, self.capacity)
+        purpose = lookup("purpose", purpose, PURPOSES)
+        order = lookup("selection order", order, SELECTION_ORDERS)
+        min_f = self._min_fidelity(min_fidelity)
+        at = self._at(at_s)
+        counts = np.zeros(self.n_links, np.int64)
+        counts[k] = n
+        chosen, n_ok = self.inventory.select(counts, at, min_f, order)
+        if n_ok[k] < n:
+            raise ProtocolError(
+                f"link {k} holds {n_ok[k]} pairs with fidelity >= {min_f:g} at t = {at:g} s, {n} requested"
+            )
+        return self.inventory.take(chosen, purpose, at)
+
+    def consume(
+        self,
+        link,
+        pairs,
+        *,
+        purpose: str,
+        at_s: float | None = None,
+        order: str = "oldest",
+    ) -> Delivery:
+        """Consume pairs on ``link``: ``pairs`` is a count (taken in ``order``) or a sequence of pair ids.
+
+        Raises
+        ------
+        ProtocolError
+            More pairs requested than are alive at ``at_s``, or an id that is not held on ``link``.
+        """
+        k = self.link_index(link)
+        purpose = lookup("purpose", purpose, PURPOSES)
+        order = lookup("selection order", order, SELECTION_ORDERS)
+        at = self._at(at_s)
+        if isinstance(pairs, (int, np.integer)) and not isinstance(pairs, bool):
+            return self.request(k, pairs, purpose=purpose, at_s=at, order=order)
+        ids = np.asarray(pairs)
+        if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu":
+            raise ValidationError(
+                f"pairs must be a count or a non-empty 1-D sequence of pair ids, got {pairs!r}"
+            )
+        if np.unique(ids).size != ids.size:
+            raise ValidationError(f"pairs must not repeat an id, got {ids.tolist()}")
+        chosen = self._slots_of(k, ids, at)
+        return self.inventory.take(chosen, purpose, at)
+
+    def _slots_of(self, k: int, ids: np.ndarray, at: float) -> np.ndarray:
+        inv = self.inventory
+        row = np.where(inv.occupied[k], inv.pair_id[k], -1)
+        missing = ids[~np.isin(ids, row)]
+        if missing.size:
+            raise ProtocolError(f"pair {int(missing[0])} is not held on link {k}")
+        chosen = np.zeros_like(inv.occupied)
+        chosen[k] = np.isin(row, ids)
+        dead = chosen[k] & (inv.expiry_s[k] <= at)
+        if dead.any():
+            raise ProtocolError(
+                f"pair {int(row[dead][0])} on link {k} expires at {inv.expiry_s[k][dead][0]:g} s, before its use at "
+                f"{at:g} s"
+            )
+        return chosen
+
+    # ------------------------------------------------------------------------------------------------------------
+    # operations
+    # ------------------------------------------------------------------------------------------------------------
+
+    def swap(
+        self,
+        path: Sequence,
+        *,
+        order: str = "freshest",
+        rng: np.random.Generator | None = None,
+    ) -> SwapResult:
+        """Swap one pair of every link along ``path`` (nodes) now, making an end-to-end pair.
+
+        Each link's pair (the first in ``order``) is consumed with purpose ``swap``; each of the ``len(path) - 2``
+        Bell measurements succeeds with probability ``swap_success``. The Werner parameters multiply, each at its
+        own age now: :math:`w = \\prod_i w_i(a_i)` (Bell vectors: correlations multiply).
+
+        Raises
+        ------
+        ValidationError
+            Fewer than three nodes, or consecutive nodes that are not linked.
+        ProtocolError
+            A link along the path holds no live pair (nothing is consumed then).
+        """
+        path = tuple(path)
+        if len(path) < 3:
+            raise ValidationError(f"path must have at least 3 nodes to swap, got {list(path)!r}")
+        hops = [self.link_index((u, v)) for u, v in itertools.pairwise(path)]
+        if len(set(hops)) != len(hops):
+            raise ValidationError(f"path must not reuse a link, got {list(path)!r}")
+        order = lookup("selection order", order, SELECTION_ORDERS)
+        counts = np.zeros(self.n_links, np.int64)
+        counts[hops] = 1
+        chosen, n_ok = self.inventory.select(counts, self._now, 0.25, order)
+        empty = [h for h in hops if n_ok[h] == 0]
+        if empty:
+            raise ProtocolError(f"link {empty[0]} on the path holds no live pair to swap")
+        used = self.inventory.take(chosen, "swap", self._now)
+        rng = rng or self._op_rng
+        success = bool(rng.random() < self.swap_success ** (len(path) - 2))
+        if not success:
+            return SwapResult(False, used, None)
+        by_link = {int(link): bell for link, bell in zip(used.link, used.bell)}
+        bell = by_link[hops[0]]
+        for h in hops[1:]:
+            bell = _swap_bell(bell, by_link[h])
+        t_coh = float(
+            link_coherence_s(
+                self.graph.nodes[path[0]]["t_coh_s"], self.graph.nodes[path[-1]]["t_coh_s"]
+            )
+        )
+        pair = EndToEndPair(path[0], path[-1], path, self._now, bell, t_coh)
+        return SwapResult(True, used, pair)
+
+    def purify(
+        self,
+        link,
+        *,
+        method: str = "dejmps",
+        pair_ids: Sequence[int] | None = None,
+        order: str = "freshest",
+        rng: np.random.Generator | None = None,
+    ) -> PurificationResult:
+        """One round of purification on ``link`` now: keep one pair, sacrifice another.
+
+        The sacrificed pair is consumed (purpose ``purify``). With probability ``p`` the kept pair survives with
+        the protocol's output state (same id and slot; its decay restarts now); otherwise it is consumed too.
+
+        Parameters
+        ----------
+        link : int or (node, node)
+        method : {"dejmps", "bbpssw"}
+        pair_ids : (kept, sacrificed), optional
+            Which pairs; default the first two in ``order``.
+        order : str
+            :data:`~ceas.network.inventory.SELECTION_ORDERS`.
+        rng : numpy.random.Generator, optional
+            Samples success (default: the network's operations stream).
+
+        Raises
+        ------
+        ProtocolError
+            Fewer than two live pairs on the link, or an id not held there.
+        """
+        k = self.link_index(link)
+        protocol = get_purification_protocol(method)
+        order = lookup("selection order", order, SELECTION_ORDERS)
+        inv = self.inventory
+        now = self._now
+        if pair_ids is None:
+            counts = np.zeros(self.n_links, np.int64)
+            counts[k] = 2
+            _, n_ok = inv.select(counts, now, 0.25, order)
+            if n_ok[k] < 2:
+                raise ProtocolError(f"link {k} holds {n_ok[k]} live pairs; purification needs 2")
+            ranked = inv.rank(now, order, inv.eligible(now, 0.25))[k]
+            kept_slot, lost_slot = int(ranked[0]), int(ranked[1])
+        else:
+            ids = np.asarray(pair_ids)
+            if ids.shape != (2,) or ids.dtype.kind not in "iu" or ids[0] == ids[1]:
+                raise ValidationError(
+                    f"pair_ids must be two distinct pair ids (kept, sacrificed), got {pair_ids!r}"
+                )
+            self._slots_of(k, ids, now)
+            row = inv.pair_id[k]
+            kept_slot = int(np.flatnonzero(inv.occupied[k] & (row == ids[0]))[0])
+            lost_slot = int(np.flatnonzero(inv.occupied[k] & (row == ids[1]))[0])
+        bells = inv.bell_at(now)[k, [kept_slot, lost_slot]]
+        p, out = protocol(bells[0], bells[1])
+        kept_id = int(inv.pair_id[k, kept_slot])
+        sacrifice = np.zeros_like(inv.occupied)
+        sacrifice[k, lost_slot] = True
+        inv.take(sacrifice, "purify", now)
+        success = bool((rng or self._op_rng).random() < p)
+        if success:
+            inv.rewrite(k, kept_slot, np.asarray(out, dtype=float), now)
+            return PurificationResult(True, float(p), kept_id, bells[:, 0].copy(), float(out[0]))
+        failed = np.zeros_like(inv.occupied)
+        failed[k, kept_slot] = True
+        inv.take(failed, "purify", now)
+        return PurificationResult(False, float(p), kept_id, bells[:, 0].copy(), float("nan"))
+
+    def distill_key(
+        self,
+        link,
+        pairs,
+        *,
+        at_s: float | None = None,
+        order: str = "oldest",
+        rng: np.random.Generator | None = None,
+    ) -> KeyYield:
+        """Measure pairs on ``link`` by BBM92 and deposit the secret bits into the link's key pool.
+
+        ``pairs`` is a count (taken in ``order``) or a sequence of pair ids; they are consumed with purpose
+        ``key`` and measured at ``at_s`` (default now). See :mod:`ceas.network.qkd`.
+        """
+        k = self.link_index(link)
+        delivery = self.consume(k, pairs, purpose="key", at_s=at_s, order=order)
+        result = bbm92(delivery.bell, rng or self._op_rng)
+        self.key_pools[k].deposit(result.secret_bits)
+        return result
+
+    def verify(
+        self,
+        link,
+        k: int,
+        *,
+        rng: np.random.Generator | None = None,
+        method: str = "qber",
+        confidence: float = 0.95,
+        at_s: float | None = None,
+    ) -> VerificationResult:
+        """Sacrifice ``k`` randomly chosen live pairs on ``link`` and estimate its fidelity with a confidence bound.
+
+        Pairs are chosen uniformly at random among those alive at ``at_s`` (so a node cannot tell which pairs are
+        tested), consumed with purpose ``verification`` and measured at ``at_s``. See
+        :mod:`ceas.network.verification`.
+
+        Raises
+        ------
+        ProtocolError
+            Fewer than ``k`` live pairs are held (nothing is consumed then).
+        """
+        index = self.link_index(link)
+        k = check_int("k", k, 1, self.capacity)
+        lookup("verification test", method, ("qber", "chsh"))
+        confidence = check_real("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
+        at = self._at(at_s)
+        rng = rng or self._op_rng
+        inv = self.inventory
+        alive = np.flatnonzero(inv.eligible(at, 0.25)[index])
+        if alive.size < k:
+            raise ProtocolError(
+                f"link {index} holds {alive.size} live pairs, verification needs k = {k}"
+            )
+        chosen = np.zeros_like(inv.occupied)
+        chosen[index, rng.choice(alive, size=k, replace=False)] = True
+        delivery = inv.take(chosen, "verification", at)
+        return run_verification(delivery.bell, rng, method=method, confidence=confidence)
