@@ -46,6 +46,7 @@ __all__ = [
     "WeightedMedian",
     "make_aggregator",
     "prepare_inputs",
+    "row_norms",
     "weighted_coordinate_median",
 ]
 
@@ -92,6 +93,13 @@ def _sorted_columns(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarra
     xs = np.take_along_axis(x, order, axis=0)
     ws = w[order]
     return xs, ws, np.cumsum(ws, axis=0)
+
+
+def row_norms(v: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each row of (n, d) ``v`` without overflow for huge (e.g. Byzantine) entries, (n,)."""
+    scale = np.abs(v).max(axis=1, initial=0.0)
+    safe = np.where(scale > 0, scale, 1.0)
+    return scale * np.sqrt(np.einsum("ij,ij->i", v / safe[:, None], v / safe[:, None]))
 
 
 def weighted_coordinate_median(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -307,8 +315,8 @@ class GeometricMedian:
 
     .. math:: z_{t+1} = \\frac{\\sum_k w_k g_k / \\lVert g_k - z_t \\rVert_\\nu}{\\sum_k w_k / \\lVert g_k - z_t \\rVert_\\nu},
 
-    with :math:`\\lVert\\cdot\\rVert_\\nu = \\max(\\lVert\\cdot\\rVert, \\nu)` (ν = 10⁻¹² of the data spread, so a
-    data point is a fixed point, not a division by zero), started at the weighted coordinate-wise median. The
+    with :math:`\\lVert\\cdot\\rVert_\\nu = \\max(\\lVert\\cdot\\rVert, \\nu)` (ν = 10⁻¹² of the weighted median distance
+    to the start, so a data point is a fixed point, not a division by zero), started at the weighted coordinate-wise median. The
     minimiser lies within :math:`2(1-\\alpha)r/(1-2\\alpha)` of any point that has honest weight 1 − α > 1/2 within
     radius r (Pillutla et al., IEEE TSP 2022 use the smoothed form for robust aggregation).
 
@@ -317,7 +325,7 @@ class GeometricMedian:
     max_iter : int
         Iteration limit (>= 1).
     tol : float
-        Stop when a step is below ``tol`` × the data spread (> 0).
+        Stop when a step is below ``tol`` × the weighted median distance of the updates to the start (> 0).
     """
 
     max_iter: int = 100
@@ -331,13 +339,15 @@ class GeometricMedian:
     def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         x, w = prepare_inputs(self.name, updates, weights)
         z = weighted_coordinate_median(x, w)
-        spread = float(np.linalg.norm(x - z, axis=1).max())
-        if spread == 0.0:
+        # A robust scale (weighted median distance to the start) sets the smoothing and the stopping rule, so an
+        # arbitrarily distant Byzantine update cannot coarsen the result.
+        spread = float(weighted_coordinate_median(row_norms(x - z)[:, None], w)[0])
+        if spread == 0.0:  # at least half the weight sits on z, which is then the geometric median
             return z
-        nu = 1e-12 * spread
+        nu = max(1e-12 * spread, np.finfo(float).tiny)
         for _ in range(self.max_iter):
-            dist = np.maximum(np.linalg.norm(x - z, axis=1), nu)
-            a = w / dist
+            a = w / np.maximum(row_norms(x - z), nu)
+            a /= a.max()  # 1/nu may be ~1e307: rescale before summing
             z_new = (a @ x) / a.sum()
             step = float(np.linalg.norm(z_new - z))
             z = z_new
@@ -398,7 +408,7 @@ class CenteredClipping:
             v = self.reference.copy()
         for _ in range(self.iterations):
             diff = x - v
-            norm = np.linalg.norm(diff, axis=1)
+            norm = row_norms(diff)
             scale = np.minimum(1.0, self.tau / np.maximum(norm, np.finfo(float).tiny))
             v = v + (w * scale) @ diff
         return v

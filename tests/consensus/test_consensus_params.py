@@ -1,0 +1,107 @@
+"""The [consensus] config section: SPEC defaults, constraints as data (fuzzed from the schema), builders."""
+
+from __future__ import annotations
+
+import typing
+
+import annotated_types
+import pydantic
+import pytest
+
+from ceas.consensus.aggregators import AGGREGATORS, TrimmedMean
+from ceas.consensus.checker import check_aggregator
+from ceas.consensus.params import (
+    AggregatorName,
+    ConsensusParams,
+    aggregation_from_params,
+    aggregator_from_params,
+    trust_from_params,
+)
+
+
+def test_spec_defaults():
+    p = ConsensusParams()
+    assert p.aggregator == "trimmed-mean"  # SPEC §3: CEAS default rule
+    assert p.qfi_refresh_rounds == 5  # SPEC §3
+    assert p.byzantine_fraction == 0.2  # SPEC §6
+    assert p.trusted_broker is True and p.fidelity_weighting is True
+    assert all(f.description for f in ConsensusParams.model_fields.values())
+
+
+def test_option_set_matches_the_registry():
+    assert set(typing.get_args(AggregatorName)) == set(AGGREGATORS)
+
+
+def _past_bounds(info) -> list:
+    out = []
+    for meta in info.metadata:
+        if isinstance(meta, annotated_types.Ge):
+            out.append(meta.ge - (1 if isinstance(meta.ge, int) else 1e-9))
+        elif isinstance(meta, annotated_types.Gt):
+            out.append(meta.gt)
+        elif isinstance(meta, annotated_types.Le):
+            out.append(meta.le + (1 if isinstance(meta.le, int) else 1e-9))
+        elif isinstance(meta, annotated_types.Lt):
+            out.append(meta.lt)
+    return out
+
+
+CASES = [
+    (name, v) for name, info in ConsensusParams.model_fields.items() for v in _past_bounds(info)
+]
+
+
+@pytest.mark.parametrize("name,value", CASES)
+def test_every_bound_rejects_the_value_just_past_it(name, value):
+    with pytest.raises(pydantic.ValidationError) as info:
+        ConsensusParams(**{name: value})
+    assert info.value.errors()[0]["loc"] == (name,)
+
+
+def test_fuzz_covers_every_numeric_field():
+    numeric = {n for n, i in ConsensusParams.model_fields.items() if _past_bounds(i)}
+    assert {
+        "trim_fraction",
+        "weight_cap",
+        "trust_rate",
+        "qfi_refresh_rounds",
+        "clip_radius",
+    } <= numeric
+    assert len(CASES) >= 2 * len(numeric) - 2
+
+
+def test_unknown_option_unknown_key_and_frozen():
+    with pytest.raises(pydantic.ValidationError, match="literal_error|Input should be"):
+        ConsensusParams(aggregator="trimmed_mean")
+    with pytest.raises(pydantic.ValidationError, match="extra_forbidden|Extra inputs"):
+        ConsensusParams(trim=0.1)
+    with pytest.raises(pydantic.ValidationError):
+        ConsensusParams().trim_fraction = 0.1  # type: ignore[misc]
+
+
+def test_agreement_needs_byzantine_fraction_below_a_third():
+    ConsensusParams(trusted_broker=False, byzantine_fraction=0.3)
+    with pytest.raises(pydantic.ValidationError) as info:
+        ConsensusParams(trusted_broker=False, byzantine_fraction=0.4)
+    assert (
+        "consensus.byzantine_fraction: 0.4 is not allowed with consensus.trusted_broker = false; allowed: float in "
+        "[0, 1/3) (agreement needs n >= 3f + 1)"
+    ) in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(AGGREGATORS))
+def test_builders_give_working_objects(name):
+    p = ConsensusParams(aggregator=name)
+    rule = aggregator_from_params(p)
+    assert rule.name == name
+    check_aggregator(rule)
+    wrapped = aggregation_from_params(p)
+    assert wrapped.cap_c == p.weight_cap and wrapped.rule == rule
+
+
+def test_builders_pass_hyperparameters():
+    assert aggregator_from_params(ConsensusParams(trim_fraction=0.1)) == TrimmedMean(trim=0.1)
+    t = trust_from_params(
+        ConsensusParams(trust_rate=0.5, trust_metric="distance", trust_initial=0.3)
+    )
+    assert (t.rate, t.metric, t.initial) == (0.5, "distance", 0.3)
