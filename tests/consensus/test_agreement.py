@@ -139,6 +139,14 @@ def test_precondition_names_f_and_n():
     )
 
 
+def _malformed_reason(msg: AgreementMessage) -> str:
+    try:
+        msg.body()
+    except ValidationError as exc:
+        return f"malformed: {exc}"
+    raise AssertionError("message is well-formed")
+
+
 class ChannelAttacker:
     """Injects forged, redirected, replayed, stale, future and malformed messages at step 1 (one of each per
     honest receiver) while the Byzantine nodes stay silent otherwise."""
@@ -168,8 +176,20 @@ class ChannelAttacker:
             self.injected["stale round or attempt (replay)"] += 1
             out.append(AgreementMessage(Kind.ECHO, view.round, view.attempt + 1, 5, r, EVIL))
             self.injected["future round or attempt"] += 1
-            out.append(AgreementMessage(Kind.ECHO, view.round, view.attempt, 5, r, EVIL[:7]))
-            self.injected["malformed: digest must be 32 bytes, got " + repr(EVIL[:7])[:40]] += 1
+            for bad in (
+                AgreementMessage(
+                    Kind.ECHO, view.round, view.attempt, 5, r, EVIL[:7]
+                ),  # short digest
+                AgreementMessage(Kind.ECHO, "x", view.attempt, 5, r, EVIL),  # round not an integer
+                AgreementMessage(
+                    Kind.ECHO, view.round, view.attempt, -1, r, EVIL
+                ),  # negative sender
+            ):
+                out.append(bad)
+                self.injected[_malformed_reason(bad)] += 1
+            out.append(
+                AgreementMessage(Kind.ECHO, view.round, view.attempt, 5, [r], EVIL)
+            )  # undeliverable
             out.append(AgreementMessage(Kind.ECHO, view.round, view.attempt, self.n + 3, r, EVIL))
             self.injected["unknown sender"] += 1
             out.append(AgreementMessage(9, view.round, view.attempt, 5, r, EVIL))

@@ -14,9 +14,13 @@ import numpy as np
 from ceas.errors import ValidationError
 
 
+def _num(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
-    left = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
-    right = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+    left = "(-inf" if low is None else ("(" if low_open else "[") + _num(low)
+    right = "inf)" if high is None else _num(high) + (")" if high_open else "]")
     return f"{left}, {right}"
 
 

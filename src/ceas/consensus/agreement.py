@@ -466,9 +466,8 @@ class DigestAgreement:
             step += 1
             for m in inflight:
                 receiver = getattr(m, "receiver", None)
-                if (
-                    receiver not in nodes
-                ):  # Byzantine receivers need no processing; the adversary sees all
+                # Only honest receivers process messages (the adversary already sees everything).
+                if not isinstance(receiver, int) or receiver not in nodes:
                     continue
                 if not self._accept(m, round, attempt, leader, rejected):
                     continue
