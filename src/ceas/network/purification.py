@@ -62,7 +62,7 @@ def bbpssw(f1, f2):
     --------
     >>> p, f = bbpssw(0.9, 0.9)
     >>> round(float(p), 4), round(float(f), 4)
-    (0.8756, 0.9263)
+    (0.8756, 0.9264)
     """
     return _bbpssw(check_values("f1", f1, 0.25, 1.0), check_values("f2", f2, 0.25, 1.0))
 

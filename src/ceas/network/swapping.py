@@ -35,7 +35,7 @@ def swap_werner(*werner):
 
     Examples
     --------
-    >>> float(swap_werner(0.9, 0.8))
+    >>> round(float(swap_werner(0.9, 0.8)), 12)
     0.72
     """
     out = np.ones(())
