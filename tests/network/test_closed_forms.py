@@ -28,7 +28,7 @@ from densitymatrix import (
     werner,
     z_projector,
 )
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
@@ -196,8 +196,12 @@ def test_bbpssw_success_probability_and_output_fidelity(f1, f2):
 @settings(max_examples=40, deadline=None)
 @given(l1=simplex, l2=simplex)
 def test_dejmps_map(l1, l2):
-    p_dm, out = _purify_dm(bell_diagonal(l1), bell_diagonal(l2), rotate=True)
     p, bell = dejmps(l1, l2)
+    if float(p) == 0.0:  # the parity check never passes: no output state
+        assert np.isnan(bell).all()
+        return
+    assume(float(p) > 1e-6)  # dividing by a vanishing p amplifies rounding in both computations
+    p_dm, out = _purify_dm(bell_diagonal(l1), bell_diagonal(l2), rotate=True)
     assert abs(p_dm - float(p)) < TOL
     assert np.max(np.abs(bell_components(out) - bell)) < TOL
 

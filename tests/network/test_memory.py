@@ -38,9 +38,11 @@ def windows(draw):
     t_end = draw(st.sampled_from([2.5, 4.0 + GRID / 3, 5.0 + GRID]))
     times, expiries = [], []
     for _ in range(L):
-        ticks = sorted(draw(st.sets(st.integers(1, int(t_end / GRID)), max_size=18)))
-        cutoff = draw(st.sampled_from([0.0, GRID, 3 * GRID, 0.3, 1.0, np.inf]))
-        t = GRID * np.array(ticks, dtype=float)
+        # arrivals on a grid 8x finer than the stored pairs' (ties stay possible), sometimes more than a
+        # policy's first look-ahead of 4M + 8 arrivals
+        ticks = sorted(draw(st.sets(st.integers(1, int(8 * t_end / GRID)), max_size=60)))
+        cutoff = draw(st.sampled_from([0.0, GRID / 8, GRID, 3 * GRID, 0.3, 1.0, np.inf]))
+        t = GRID / 8 * np.array(ticks, dtype=float)
         times.append(t)
         expiries.append(t + cutoff)
     counts = [t.size for t in times]

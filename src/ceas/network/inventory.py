@@ -403,11 +403,12 @@ class EntanglementInventory:
     def absorb(
         self,
         outcome: MemoryOutcome,
+        offsets: np.ndarray,
         link: np.ndarray,
         time_s: np.ndarray,
         pair_id: np.ndarray,
         fresh_bell: np.ndarray,
-        cutoff_s: np.ndarray,
+        expiry_s: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Apply a resolved window: drop evicted and expired pairs, store the surviving arrivals.
 
@@ -415,44 +416,47 @@ class EntanglementInventory:
         ----------
         outcome : MemoryOutcome
             The policy's verdict on the window built by :meth:`window`.
-        link, time_s, pair_id : ndarray, shape (n,)
-            The arrivals that entered memory (grouped by link, in time order) and their ids.
+        offsets : ndarray of int64, shape (n_links + 1,)
+            Arrivals of link ``l`` are entries ``offsets[l]:offsets[l+1]`` of the arrays below.
+        link, time_s, pair_id, expiry_s : ndarray, shape (n,)
+            The arrivals that entered memory (grouped by link, in time order): link, heralding time, id, expiry.
         fresh_bell : ndarray, shape (n_links, 4)
             Bell vector of a freshly heralded pair on each link.
-        cutoff_s : ndarray, shape (n_links,)
-            Cutoff age of a fresh pair on each link, seconds.
 
         Returns
         -------
         expired, evicted : ndarray of int64, shape (n_links,)
             Pairs that expired / were evicted in this window.
         """
-        L = self.n_links
-        expired = outcome.start_expired.sum(axis=1) + np.bincount(
-            link[outcome.arrival_expired], minlength=L
-        )
-        evicted = outcome.start_evicted.sum(axis=1) + np.bincount(
-            link[outcome.arrival_evicted], minlength=L
-        )
+        expired = outcome.start_expired.sum(axis=1) + _segment_sum(outcome.arrival_expired, offsets)
+        evicted = outcome.start_evicted.sum(axis=1) + _segment_sum(outcome.arrival_evicted, offsets)
         self.expired += expired
         self.evicted += evicted
         gone_link, gone_slot = np.nonzero(outcome.start_evicted | outcome.start_expired)
         self._clear(gone_link, gone_slot)
 
-        keep = ~(outcome.arrival_evicted | outcome.arrival_expired)
-        s_link, s_time, s_id = link[keep], time_s[keep], pair_id[keep]
-        if s_link.size:
-            per_link = np.bincount(s_link, minlength=L)
+        keep = np.flatnonzero(~(outcome.arrival_evicted | outcome.arrival_expired))
+        if keep.size:
+            s_link = link[keep]
+            per_link = np.bincount(s_link, minlength=self.n_links)
             first = np.cumsum(per_link) - per_link
-            rank = np.arange(s_link.size) - first[s_link]
+            rank = np.arange(keep.size) - first[s_link]
             free = np.argsort(self.occupied, axis=1, kind="stable")  # empty slots first
             if np.any(per_link > (~self.occupied).sum(axis=1)):  # pragma: no cover - a policy bug
                 raise RuntimeError("eviction policy left more pairs than memory slots")
             slot = free[s_link, rank]
+            s_time = time_s[keep]
             self.occupied[s_link, slot] = True
-            self.pair_id[s_link, slot] = s_id
+            self.pair_id[s_link, slot] = pair_id[keep]
             self.created_s[s_link, slot] = s_time
             self.ref_s[s_link, slot] = s_time
             self.bell[s_link, slot] = fresh_bell[s_link]
-            self.expiry_s[s_link, slot] = s_time + cutoff_s[s_link]
+            self.expiry_s[s_link, slot] = expiry_s[keep]
         return expired, evicted
+
+
+def _segment_sum(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Number of True entries of ``mask`` in each segment ``offsets[l]:offsets[l+1]``, shape (n_links,)."""
+    csum = np.zeros(mask.size + 1, np.int64)
+    np.cumsum(mask, out=csum[1:])
+    return csum[offsets[1:]] - csum[offsets[:-1]]

@@ -175,34 +175,69 @@ class OldestFirst:
     def resolve(self, window: MemoryWindow) -> MemoryOutcome:
         M = window.capacity
         t, e = window.time_s, window.arrival_expiry_s
-        counts, link, local = _segments(window)
+        counts = np.diff(window.offsets)
         n = t.size
-        # arrivals: evicted at arrival j + M if still alive then
-        ahead = np.minimum(np.arange(n) + M, max(n - 1, 0))
-        arrival_evicted = (local + M < counts[link]) & (t[ahead] < e) if n else np.zeros(0, bool)
-
+        if n:
+            # arrivals: evicted at arrival j + M (same link) if still alive then
+            g = np.arange(n)
+            ahead = np.minimum(g + M, n - 1)
+            arrival_evicted = (g + M < np.repeat(window.offsets[1:], counts)) & (t[ahead] < e)
+        else:
+            arrival_evicted = np.zeros(0, bool)
         order, occ_s, exp_s = _sorted_start(window, window.created_s)
         evicted_s = np.zeros_like(occ_s)
         if n and occ_s.any():
-            evicted_s = self._start_evictions(window, link, local, occ_s, exp_s)
+            evicted_s = self._start_evictions(window, counts, occ_s, exp_s)
         return _finish(window, _unsort(order, evicted_s), arrival_evicted)
 
     @staticmethod
-    def _start_evictions(window, link, local, occ_s, exp_s) -> np.ndarray:
+    def _relevant_rows(window, counts, e_max, links) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Arrivals that can decide a stored pair's fate: those before the link's last stored expiry, up to the
+        first arrival k with alpha_k >= M - 1 (its M - 1 predecessors all alive), after which every stored pair
+        is gone. Found on a short prefix of each link, lengthened only where it does not suffice."""
         M = window.capacity
         t, e = window.time_s, window.arrival_expiry_s
-        n = t.size
+        off = window.offsets
+        empty = np.zeros(0, np.int64)
+        out_rows, out_link, out_local = [empty], [empty], [empty]
+        width = 4 * M + 8
+        todo = links
+        while todo.size:
+            P = np.minimum(counts[todo], width)
+            p_off = np.r_[0, np.cumsum(P)]
+            rl = np.repeat(todo, P)
+            loc = np.arange(p_off[-1]) - np.repeat(p_off[:-1], P)
+            rows = off[rl] + loc
+            tr = t[rows]
+            full = (loc >= M - 1) & (e[np.maximum(rows - (M - 1), 0)] > tr) & (e[rows] > tr)
+            first_full = _first_true_local(full, p_off)
+            last_t = t[off[todo] + P - 1]
+            done = (
+                (first_full < np.iinfo(np.int64).max)
+                | (P == counts[todo])
+                | (last_t >= e_max[todo])
+            )
+            idx = np.repeat(np.arange(todo.size), P)
+            keep = done[idx] & (tr < e_max[rl]) & (loc <= first_full[idx])
+            out_rows.append(rows[keep])
+            out_link.append(rl[keep])
+            out_local.append(loc[keep])
+            todo = todo[~done]
+            width *= 4
+        return np.concatenate(out_rows), np.concatenate(out_link), np.concatenate(out_local)
+
+    @staticmethod
+    def _start_evictions(window, counts, occ_s, exp_s) -> np.ndarray:
+        M = window.capacity
+        t, e = window.time_s, window.arrival_expiry_s
         L = occ_s.shape[0]
-        enters = e > t
-        # alpha_k >= M - 1 (the M-1 previous arrivals all alive) resolves every stored pair by arrival k
-        back = np.maximum(np.arange(n) - (M - 1), 0)
-        full = (local >= M - 1) & (e[back] > t) & enters
-        first_full = _first_true_local(full, window.offsets)
+        enters_all = e > t
         e_max = exp_s.max(axis=1)
-        rows = np.flatnonzero((t < e_max[link]) & (local <= first_full[link]))
+        links = np.flatnonzero(occ_s.any(axis=1) & (counts > 0))
+        rows, r_link, r_local = OldestFirst._relevant_rows(window, counts, e_max, links)
         if rows.size == 0:
             return np.zeros_like(occ_s)
-        r_link, r_local, r_t = link[rows], local[rows], t[rows]
+        r_t = t[rows]
         # alpha_k: alive earlier arrivals at t_k^- = k - max(k - M, J_k), J_k = #{j : e_j <= t_k}
         m = rows.size
         vals = np.concatenate([e[rows], r_t])
@@ -218,7 +253,8 @@ class OldestFirst:
         J = np.empty(m, np.int64)
         J[srt[~is_e] - m] = (cum_e - base)[~is_e]
         alpha = np.clip(r_local - np.maximum(r_local - M, J), 0, None)
-        alpha = np.where(enters[rows], alpha, 0)
+        enters = enters_all[rows]
+        alpha = np.where(enters, alpha, 0)
 
         width = occ_s.shape[1]
         first_row = np.full((L, width), np.iinfo(np.int64).max)
@@ -226,7 +262,7 @@ class OldestFirst:
             rl = r_link[c0:c1]
             alive = exp_s[rl] > r_t[c0:c1, None]
             younger = np.cumsum(alive[:, ::-1], axis=1)[:, ::-1] - alive
-            cond = alive & (younger + alpha[c0:c1, None] >= M - 1) & enters[rows[c0:c1], None]
+            cond = alive & (younger + alpha[c0:c1, None] >= M - 1) & enters[c0:c1, None]
             idx = np.where(cond, np.arange(c0, c1)[:, None], np.iinfo(np.int64).max)
             starts = np.r_[0, np.flatnonzero(np.diff(rl)) + 1]
             seg_min = np.minimum.reduceat(idx, starts, axis=0)

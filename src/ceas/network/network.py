@@ -475,12 +475,16 @@ class QuantumNetwork:
                 inv.count_consumed(demand.purpose, link)
                 need -= np.bincount(link, minlength=self.n_links)
                 enter = ~use
-        link, time_s, pid = arrivals.link[enter], arrivals.time_s[enter], ids[enter]
-        offsets = np.zeros(self.n_links + 1, np.int64)
-        np.cumsum(np.bincount(link, minlength=self.n_links), out=offsets[1:])
-        window = inv.window(t_end, offsets, time_s, time_s + table.cutoff_s[link])
+        if enter.all():
+            link, time_s, pid, offsets = arrivals.link, arrivals.time_s, ids, arrivals.offsets
+        else:
+            link, time_s, pid = arrivals.link[enter], arrivals.time_s[enter], ids[enter]
+            offsets = np.zeros(self.n_links + 1, np.int64)
+            np.cumsum(np.bincount(link, minlength=self.n_links), out=offsets[1:])
+        expiry = time_s + np.repeat(table.cutoff_s, np.diff(offsets))
+        window = inv.window(t_end, offsets, time_s, expiry)
         outcome = self._policy.resolve(window)
-        expired, evicted = inv.absorb(outcome, link, time_s, pid, self._fresh_bell, table.cutoff_s)
+        expired, evicted = inv.absorb(outcome, offsets, link, time_s, pid, self._fresh_bell, expiry)
         self._now = t_end
         return arrivals.counts, expired, evicted
 

@@ -84,11 +84,16 @@ def _dejmps(bell1, bell2):
     out = np.stack(
         [a1 * a2 + b1 * b2, c1 * d2 + d1 * c2, c1 * c2 + d1 * d2, a1 * b2 + b1 * a2], axis=-1
     )
-    return p, out / p[..., None]
+    # p = 0 only for inputs that can never pass (e.g. |Phi+> with |Psi+>): no output state then
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return p, np.where(p[..., None] > 0, out / p[..., None], np.nan)
 
 
 def dejmps(bell1, bell2):
-    """DEJMPS on two Bell-diagonal pairs (each (..., 4)): returns ``(p_success, bell_out)``."""
+    """DEJMPS on two Bell-diagonal pairs (each (..., 4)): returns ``(p_success, bell_out)``.
+
+    ``bell_out`` is NaN where ``p_success`` is 0 (inputs that can never pass the parity check).
+    """
     return _dejmps(_check_bell(bell1), _check_bell(bell2))
 
 
