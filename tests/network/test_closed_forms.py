@@ -32,6 +32,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
+from ceas.errors import ValidationError
 from ceas.network.links import link_coherence_s
 from ceas.network.purification import bbpssw, bbpssw_bell, dejmps
 from ceas.network.swapping import swap_bell, swap_fidelity, swap_werner
@@ -342,3 +343,25 @@ def test_binary_entropy_values():
     assert float(binary_entropy(0.11)) == pytest.approx(
         -(0.11 * math.log2(0.11) + 0.89 * math.log2(0.89)), abs=1e-15
     )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: fidelity_at_age(1.3, 0.1, 1.0), r"f0 must be in \[0.25, 1\], got 1.3"),
+        (lambda: fidelity_at_age(0.9, -0.1, 1.0), r"age_s must be in \[0, inf\), got -0.1"),
+        (lambda: fidelity_at_age(0.9, 0.1, 0.0), r"t_coh_s must be in \(0, inf\), got 0"),
+        (lambda: cutoff_age(0.9, 0.2, 1.0), r"f_min must be in \[0.25, 1\], got 0.2"),
+        (lambda: werner_from_fidelity([0.9, 0.1]), r"fidelity must be in \[0.25, 1\], got 0.1"),
+        (lambda: qber(float("nan")), "fidelity must be in"),
+        (lambda: swap_werner(0.5, 1.2), r"werner\[1\] must be in \[0, 1\], got 1.2"),
+        (lambda: bbpssw(0.2, 0.9), "f1 must be in"),
+        (lambda: dejmps([0.5, 0.5, 0.5, 0.5], [1, 0, 0, 0]), "bell vector entries must sum to 1"),
+        (lambda: bell_decay([1.0, 0.0, 0.0], 0.1, 1.0), r"bell vector must have shape \(..., 4\)"),
+        (lambda: teleport_qubit(np.eye(3), 0.5), r"rho must have shape \(..., 2, 2\)"),
+        (lambda: link_coherence_s(-1.0, 1.0), "t_coh_s must be in"),
+    ],
+)
+def test_closed_forms_reject_bad_arguments(call, message):
+    with pytest.raises(ValidationError, match=message):
+        call()

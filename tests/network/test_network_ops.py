@@ -233,3 +233,18 @@ def test_ideal_preset_links():
         np.random.default_rng(0),
     )
     assert np.all(n.table.p_success == 0.5) and np.all(n.table.f0 == 1.0)
+
+
+def test_teleport_applies_each_pairs_channel(net):
+    rho = np.array([[[1, 0], [0, 0]], [[0.5, 0.5], [0.5, 0.5]]], dtype=complex)  # |0><0|, |+><+|
+    view = net.link_view(1)
+    out, d = net.teleport(1, rho)
+    assert d.purpose == "teleport" and d.n == 2
+    w = d.werner
+    # a Werner pair shrinks the Bloch vector by w: <Z> of |0> and <X> of |+> become w
+    assert out[0, 0, 0].real - out[0, 1, 1].real == pytest.approx(w[0], abs=1e-14)
+    assert 2 * out[1, 0, 1].real == pytest.approx(w[1], abs=1e-14)
+    # the freshest pairs were used, state i through delivered pair i
+    np.testing.assert_allclose(np.sort(d.fidelity), np.sort(view.fidelity)[-2:], rtol=0, atol=1e-14)
+    with pytest.raises(ValidationError, match="states must have shape"):
+        net.teleport(1, np.eye(2))

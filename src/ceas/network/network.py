@@ -8,7 +8,8 @@ Up-signals (inventory state, fidelity at use time): :attr:`~QuantumNetwork.now`,
 :meth:`~QuantumNetwork.link_view`, :meth:`~QuantumNetwork.counters`, the :class:`Delivery` of every consumption.
 Down-signals: :meth:`~QuantumNetwork.set_generation`, :meth:`~QuantumNetwork.request`,
 :meth:`~QuantumNetwork.request_many`, :meth:`~QuantumNetwork.consume`, :meth:`~QuantumNetwork.swap`,
-:meth:`~QuantumNetwork.purify`, :meth:`~QuantumNetwork.distill_key`, :meth:`~QuantumNetwork.verify`, and a
+:meth:`~QuantumNetwork.purify`, :meth:`~QuantumNetwork.teleport`, :meth:`~QuantumNetwork.distill_key`,
+:meth:`~QuantumNetwork.verify`, and a
 :class:`StreamDemand` that uses pairs the moment they are heralded during :meth:`~QuantumNetwork.advance`.
 
 Every call validates all of its arguments before touching the ledger, so a rejected call (bad link, fidelity
@@ -57,6 +58,7 @@ from ceas.network.params import LinkParams, MemoryParams, NetworkParams
 from ceas.network.purification import get_purification_protocol
 from ceas.network.qkd import KeyYield, bbm92
 from ceas.network.swapping import _swap_bell
+from ceas.network.teleportation import teleport_pauli
 from ceas.network.topology import build_topology, validate_topology
 from ceas.network.verification import VerificationResult, run_verification
 from ceas.network.werner import _bell_decay, _werner_bell_vector
@@ -735,6 +737,49 @@ class QuantumNetwork:
         failed[k, kept_slot] = True
         inv.take(failed, "purify", now)
         return PurificationResult(False, float(p), kept_id, bells[:, 0].copy(), float("nan"))
+
+    def teleport(
+        self,
+        link,
+        states,
+        *,
+        purpose: str = "teleport",
+        min_fidelity: float | None = None,
+        at_s: float | None = None,
+        order: str = "freshest",
+    ) -> tuple[np.ndarray, Delivery]:
+        """Teleport qubit states across ``link``, one stored pair each, at ``at_s`` (default now).
+
+        Each state goes through the Pauli channel of its pair's Bell vector at the moment of use (for a Werner
+        pair of visibility w: :math:`\rho \\mapsto w\rho + (1-w)I/2`; see :mod:`ceas.network.teleportation`).
+
+        Parameters
+        ----------
+        link : int or (node, node)
+        states : array_like, shape (n, 2, 2)
+            Density matrices to send.
+        purpose : str
+            ``teleport`` (state transfer), ``payload`` or ``gate``.
+
+        Returns
+        -------
+        received : ndarray, shape (n, 2, 2)
+            The states delivered; ``states[i]`` went through pair ``i`` of ``delivery``.
+        delivery : Delivery
+            The pairs used.
+
+        Raises
+        ------
+        ProtocolError
+            Fewer than n eligible pairs are held (nothing is consumed then).
+        """
+        rho = np.asarray(states, dtype=complex)
+        if rho.ndim != 3 or rho.shape[1:] != (2, 2) or rho.shape[0] == 0:
+            raise ValidationError(f"states must have shape (n, 2, 2) with n >= 1, got {rho.shape}")
+        delivery = self.request(
+            link, rho.shape[0], purpose=purpose, min_fidelity=min_fidelity, at_s=at_s, order=order
+        )
+        return teleport_pauli(rho, delivery.bell), delivery
 
     def distill_key(
         self,
