@@ -7,7 +7,7 @@ Reports (written to ``benchmarks/results/network_throughput.json``):
 * the cost of one training round's network work: ``advance(1.0)`` with a typical demand (10 participants x 128
   payload pairs used as they are heralded, then 2 verification pairs each) — the lead compares it with a round;
 * interleaved comparisons with naive peers on the same windows: per-attempt Bernoulli stepping for generation, and
-  the event-by-event reference simulation (``tests/network/reference_memory.py``) for the memory windows;
+  the event-by-event reference simulation (``tests/network/network_memory_reference.py``) for the memory windows;
 * a statistical sanity check of the hour's supply against p c / L per link.
 
 SeQUeNCe and SimQN (``qns``) are not installed in this environment, so no cross-check against them is run.
@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "network"))
 
-from reference_memory import reference_resolve
+from network_memory_reference import reference_resolve
 
 from ceas.network import NetworkParams, QuantumNetwork, StreamDemand
 from ceas.network.generation import sample_arrivals

@@ -1,6 +1,6 @@
 """Every closed form of the network layer against an explicit density-matrix computation, to 1e-12.
 
-The reference (``densitymatrix.py``) builds states from kets and applies channels, gates and projectors on 2-, 3- and
+The reference (``network_density_matrix.py``) builds states from kets and applies channels, gates and projectors on 2-, 3- and
 4-qubit density matrices; nothing in it comes from ceas.
 """
 
@@ -8,7 +8,9 @@ import math
 
 import numpy as np
 import pytest
-from densitymatrix import (
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from network_density_matrix import (
     BELL_KETS,
     PAULIS,
     PHI_PLUS,
@@ -28,8 +30,6 @@ from densitymatrix import (
     werner,
     z_projector,
 )
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from ceas.errors import ValidationError

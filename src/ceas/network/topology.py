@@ -140,7 +140,8 @@ def _assign_roles(G: nx.Graph, params: TopologyParams, rng: np.random.Generator)
     broker = nodes[int(np.argmin(np.hypot(pos[:, 0] - centre, pos[:, 1] - centre)))]
     others = [v for v in nodes if v != broker]
     qpus = [others[i] for i in sorted(rng.choice(len(others), size=n, replace=False))]
-    repeaters = [v for v in others if v not in set(qpus)]
+    qpu_set = set(qpus)
+    repeaters = [v for v in others if v not in qpu_set]
     mapping = {v: k for k, v in enumerate(qpus)}
     mapping[broker] = n
     mapping.update({v: n + 1 + k for k, v in enumerate(repeaters)})

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_memory import reference_resolve
+from network_memory_reference import reference_resolve
 
 from ceas.errors import UnknownNameError
 from ceas.network.memory import (
