@@ -1,0 +1,207 @@
+"""The circuit family of SPEC §3: angle encoding V(x) and L layers of RY, RZ and a CNOT entangler.
+
+Conventions (shared with PennyLane, so reference comparisons are direct):
+
+* wire 0 is the most significant bit of a basis index, ``|q_0 q_1 … q_{n-1}⟩ ↦ Σ_q q_j 2^{n-1-j}``;
+* ``RY(a) = exp(-i a Y/2)``, ``RZ(a) = exp(-i a Z/2)``;
+* layer l applies RY(θ_{l,q,0}) then RZ(θ_{l,q,1}) on every qubit q, then the entangler's CNOTs in order;
+* θ has P = 2·L·n entries, the C-order flattening of shape (L, n, 2).
+
+Entanglers are pluggable: an :class:`Entangler` names its CNOT list and which end of the register the light
+cone covers (where the default readout sits). Register a new one with :func:`register_entangler`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from ceas.errors import UnknownNameError, ValidationError
+
+
+@dataclass(frozen=True)
+class Entangler:
+    """A CNOT pattern applied at the end of every layer.
+
+    Attributes
+    ----------
+    name : str
+        Registry key (the name used in config files).
+    pairs : callable
+        ``pairs(n_qubits) -> tuple of (control, target)``, applied in the order given.
+    readout : {"first", "last"}
+        Which end of the register the default readout qubits sit at: the first qubits for a ring (every
+        qubit is a target), the last ones for control<target orders (qubit 0 is never a target there, so its
+        light cone would hold only qubit 0's own parameters).
+    """
+
+    name: str
+    pairs: Callable[[int], tuple[tuple[int, int], ...]]
+    readout: Literal["first", "last"]
+
+
+def _ring(n: int) -> tuple[tuple[int, int], ...]:
+    if n == 1:
+        return ()
+    if n == 2:
+        return ((0, 1), (1, 0))
+    return tuple((q, q + 1) for q in range(n - 1)) + ((n - 1, 0),)
+
+
+def _linear(n: int) -> tuple[tuple[int, int], ...]:
+    return tuple((q, q + 1) for q in range(n - 1))
+
+
+def _all_to_all(n: int) -> tuple[tuple[int, int], ...]:
+    return tuple((i, j) for i in range(n) for j in range(i + 1, n))
+
+
+ENTANGLERS: dict[str, Entangler] = {}
+
+
+def register_entangler(entangler: Entangler) -> None:
+    """Add ``entangler`` to the registry under ``entangler.name`` (replacing any entry of that name)."""
+    if entangler.readout not in ("first", "last"):
+        raise ValidationError(
+            f"readout must be one of ['first', 'last'], got {entangler.readout!r}"
+        )
+    ENTANGLERS[entangler.name] = entangler
+
+
+for _e in (
+    Entangler("ring", _ring, "first"),
+    Entangler("linear", _linear, "last"),
+    Entangler("all_to_all", _all_to_all, "last"),
+):
+    register_entangler(_e)
+
+
+def get_entangler(name: str) -> Entangler:
+    """Registry lookup; an unknown name raises :class:`UnknownNameError` suggesting the closest one."""
+    try:
+        return ENTANGLERS[name]
+    except (KeyError, TypeError):
+        valid = sorted(ENTANGLERS)
+        close = difflib.get_close_matches(str(name), valid, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownNameError(f"entangler must be one of {valid}, got {name!r}{hint}") from None
+
+
+def cnot_permutation(n_qubits: int, pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """The basis permutation c of a CNOT sequence: ``C|j⟩ = |c[j]⟩``.
+
+    Parameters
+    ----------
+    n_qubits : int
+    pairs : tuple of (control, target)
+        Applied left to right.
+
+    Returns
+    -------
+    ndarray of intp, shape (2**n_qubits,)
+        A permutation of ``range(2**n_qubits)``; wire 0 is the most significant bit.
+    """
+    index = np.arange(2**n_qubits)
+    shifts = n_qubits - 1 - np.arange(n_qubits)
+    bits = (index[:, None] >> shifts) & 1  # (D, n), column q = bit of wire q
+    for control, target in pairs:  # loop over gates of the pattern, not over data
+        bits[:, target] ^= bits[:, control]
+    return (bits << shifts).sum(axis=1).astype(np.intp)
+
+
+def z_signs(n_qubits: int) -> np.ndarray:
+    """``z[j, q] = ⟨j|Z_q|j⟩ = 1 - 2·bit_q(j)``, shape (2**n, n), float64."""
+    index = np.arange(2**n_qubits)
+    bits = (index[:, None] >> (n_qubits - 1 - np.arange(n_qubits))) & 1
+    return 1.0 - 2.0 * bits
+
+
+@dataclass(frozen=True)
+class CircuitSpec:
+    """The circuit of SPEC §3, validated on construction.
+
+    Parameters
+    ----------
+    n_qubits : int
+        n >= 1; one input feature per qubit.
+    n_layers : int
+        L >= 1 layers of RY, RZ and the entangler.
+    entangler : str
+        Registry name: ``"ring"`` (default), ``"linear"``, ``"all_to_all"`` or a registered one.
+    n_classes : int
+        2 for a binary task (one ⟨Z⟩), C > 2 for C classes (one ⟨Z⟩ per class, C <= n).
+    reupload : bool
+        Repeat the encoding V(x) before every layer (data re-uploading) instead of once.
+
+    Attributes
+    ----------
+    n_params : int
+        P = 2·L·n.
+    readout_qubits : tuple of int
+        Qubits whose ⟨Z⟩ are the outputs: qubit 0 (or 0..C-1) for ``ring``, the last qubit (or the last C)
+        for ``linear`` and ``all_to_all``.
+    """
+
+    n_qubits: int
+    n_layers: int
+    entangler: str = "ring"
+    n_classes: int = 2
+    reupload: bool = False
+    _pairs: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
+
+    # Largest register the simulator accepts: 2^24 amplitudes (256 MiB) per sample is far beyond any
+    # batched use; a typo such as n_qubits=400 should fail here, not in an allocation.
+    MAX_QUBITS = 24
+
+    def __post_init__(self) -> None:
+        from ceas.qnn._validate import positive_int
+
+        positive_int("n_qubits", self.n_qubits, 1, self.MAX_QUBITS)
+        positive_int("n_layers", self.n_layers, 1)
+        positive_int("n_classes", self.n_classes, 2)
+        if not isinstance(self.reupload, (bool, np.bool_)):
+            raise ValidationError(f"reupload must be a bool, got {self.reupload!r}")
+        if self.n_classes > 2 and self.n_classes > self.n_qubits:
+            raise ValidationError(
+                f"n_classes must be in [2, n_qubits = {self.n_qubits}] (one <Z> per class), "
+                f"got {self.n_classes}"
+            )
+        ent = get_entangler(self.entangler)
+        pairs = tuple((int(c), int(t)) for c, t in ent.pairs(self.n_qubits))
+        for c, t in pairs:
+            if not (0 <= c < self.n_qubits and 0 <= t < self.n_qubits) or c == t:
+                raise ValidationError(
+                    f"entangler {self.entangler!r} must give CNOT pairs of distinct qubits in "
+                    f"[0, {self.n_qubits - 1}], got {(c, t)}"
+                )
+        object.__setattr__(self, "_pairs", pairs)
+
+    @property
+    def n_params(self) -> int:
+        return 2 * self.n_layers * self.n_qubits
+
+    @property
+    def n_outputs(self) -> int:
+        """O: 1 for a binary task, C for C > 2 classes."""
+        return 1 if self.n_classes == 2 else self.n_classes
+
+    @property
+    def dim(self) -> int:
+        """d = 2^n, the Hilbert-space dimension."""
+        return 2**self.n_qubits
+
+    @property
+    def cnot_pairs(self) -> tuple[tuple[int, int], ...]:
+        """The entangler's (control, target) list, in application order."""
+        return self._pairs
+
+    @property
+    def readout_qubits(self) -> tuple[int, ...]:
+        o = self.n_outputs
+        if get_entangler(self.entangler).readout == "first":
+            return tuple(range(o))
+        return tuple(range(self.n_qubits - o, self.n_qubits))

@@ -1,0 +1,61 @@
+"""Tunable parameters of the learning layer, as a config section (composed by ``ceas.config``).
+
+Every default is the SPEC default; each field says where it comes from. Bounds and option sets are on the
+fields, so tools (and tests) can walk them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ceas.qnn.circuit import CircuitSpec
+
+
+class QNNParams(BaseModel):
+    """Model section: the circuit, its loss and how parameters start and how the QFI summary is refreshed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_qubits: int = Field(
+        4, ge=1, le=20, description="SPEC §3 [D]: small NISQ circuit, one PCA feature per qubit"
+    )
+    n_layers: int = Field(
+        4, ge=1, le=64, description="SPEC §3 [D]: L layers of RY, RZ and a CNOT entangler"
+    )
+    entangler: Literal["ring", "linear", "all_to_all"] = Field(
+        "ring", description="SPEC §3: ring default; linear and all-to-all options"
+    )
+    reupload: bool = Field(
+        False, description="SPEC §3: data re-uploading is optional, off by default"
+    )
+    loss: Literal["bce", "mse"] = Field("bce", description="SPEC §3: BCE on σ(a⟨Z⟩), or MSE to ±1")
+    output_scale: float = Field(
+        4.0,
+        gt=0,
+        le=100,
+        description="[D] a in σ(a⟨Z⟩): σ(4) ≈ 0.98 lets predictions become confident",
+    )
+    init: Literal["uniform", "small"] = Field(
+        "uniform", description="[D] θ₀ ~ U[0, 2π) (standard for hardware-efficient ansätze)"
+    )
+    qfi_refresh_every: int = Field(
+        5, ge=1, le=100_000, description="SPEC §3 [D]: node QFI summary refreshed every 5 rounds"
+    )
+    qfi_probe_samples: int = Field(
+        16,
+        ge=1,
+        le=4096,
+        description="[D] fixed probe batch size for the QFI summary (mean of the diagonal)",
+    )
+
+    def circuit(self, n_classes: int = 2) -> CircuitSpec:
+        """The :class:`CircuitSpec` these parameters describe, for a task with ``n_classes`` classes."""
+        return CircuitSpec(
+            n_qubits=self.n_qubits,
+            n_layers=self.n_layers,
+            entangler=self.entangler,
+            n_classes=n_classes,
+            reupload=self.reupload,
+        )

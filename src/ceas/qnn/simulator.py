@@ -1,0 +1,517 @@
+"""The batched QNN simulator: one state tensor over (nodes, samples, 2^n), exact expectations, adjoint
+gradients, Jacobians, QFI and parameter-shift estimates with finite shots.
+
+Every public method validates its inputs once, then hands chunks of (nodes, samples) to the engine
+(:mod:`ceas.qnn.engine`), in parallel threads when more than one core is available.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+
+import numpy as np
+
+from ceas.errors import ValidationError
+from ceas.qnn import engine
+from ceas.qnn._validate import positive_int, real_array, shape_is
+from ceas.qnn.circuit import CircuitSpec, z_signs
+from ceas.qnn.noise import NodeNoise, depolarised_qfi
+from ceas.qnn.shots import sample_expval
+
+# Bytes of one state buffer per chunk. The engine keeps about five such buffers per worker; 1 MiB keeps
+# a worker's working set inside a 32 MiB L3 cache shared by a few cores.
+DEFAULT_CHUNK_BYTES = 2**20
+# Largest (N, B, 2^n) complex array a call may allocate (states kept between forward and backward).
+DEFAULT_MAX_STATE_BYTES = 4 * 2**30
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _blas_single_thread():
+    """Keep BLAS single-threaded while our own threads run (avoids oversubscription)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+class QNNSimulator:
+    """Batched state-vector simulator of a :class:`~ceas.qnn.circuit.CircuitSpec` circuit.
+
+    Parameters
+    ----------
+    spec : CircuitSpec
+    threads : int, optional
+        Worker threads (default: the cores this process may use). Results do not depend on it.
+    chunk_bytes : int, optional
+        Size of one state buffer of a chunk of (nodes, samples), in bytes.
+    group_sizes : tuple of int, optional
+        Qubit grouping of the engine (MSB first, summing to n); results do not depend on it.
+    max_state_bytes : int, optional
+        Largest (N, B, 2^n) complex128 array a call may allocate; bigger calls raise ValidationError.
+
+    Notes
+    -----
+    Shapes: θ (N, P) per node, x (N, B, n) per node and sample, outputs (N, B, O) with O =
+    ``spec.n_outputs``. Angles are in radians; any real value is allowed (the encoding is periodic).
+    """
+
+    def __init__(
+        self,
+        spec: CircuitSpec,
+        *,
+        threads: int | None = None,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        group_sizes: tuple[int, ...] | None = None,
+        max_state_bytes: int = DEFAULT_MAX_STATE_BYTES,
+    ):
+        if not isinstance(spec, CircuitSpec):
+            raise ValidationError(f"spec must be a CircuitSpec, got {type(spec).__name__}")
+        self.spec = spec
+        self.threads = positive_int("threads", threads) if threads is not None else None
+        self.chunk_bytes = positive_int("chunk_bytes", chunk_bytes, 1024)
+        self.max_state_bytes = positive_int("max_state_bytes", max_state_bytes)
+        if group_sizes is not None:
+            sizes = tuple(group_sizes)
+            if (
+                not sizes
+                or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in sizes)
+                or min(sizes) < 1
+                or sum(sizes) != spec.n_qubits
+            ):
+                raise ValidationError(
+                    f"group_sizes must be positive integers summing to n_qubits = {spec.n_qubits}, "
+                    f"got {group_sizes!r}"
+                )
+        self.plan = engine.make_plan(spec, group_sizes)
+        self._local = threading.local()
+
+    # ---------------------------------------------------------------------------------------------------------
+    # validation
+    # ---------------------------------------------------------------------------------------------------------
+    def _check(self, theta, x) -> tuple[np.ndarray, np.ndarray]:
+        spec = self.spec
+        theta = real_array("theta", theta, 2)
+        x = real_array("x", x, 3)
+        n_nodes = theta.shape[0]
+        shape_is("theta", theta, (n_nodes, spec.n_params), f"(N, {spec.n_params})")
+        if n_nodes < 1:
+            raise ValidationError(
+                f"theta must have at least one row (node), got shape {theta.shape}"
+            )
+        shape_is("x", x, (n_nodes, x.shape[1], spec.n_qubits), f"(N={n_nodes}, B, {spec.n_qubits})")
+        if x.shape[1] < 1:
+            raise ValidationError(f"x must have at least one sample per node, got shape {x.shape}")
+        return np.ascontiguousarray(theta), np.ascontiguousarray(x)
+
+    def _check_memory(self, count: int, what: str) -> None:
+        need = count * self.spec.dim * 16
+        if need > self.max_state_bytes:
+            raise ValidationError(
+                f"{what} needs {need / 2**30:.2f} GiB of states, more than max_state_bytes = "
+                f"{self.max_state_bytes / 2**30:.2f} GiB; split the nodes or samples into smaller calls"
+            )
+
+    # ---------------------------------------------------------------------------------------------------------
+    # chunked, threaded execution
+    # ---------------------------------------------------------------------------------------------------------
+    def _chunks(self, n_nodes: int, n_samples: int) -> list[tuple[slice, slice]]:
+        capacity = max(1, self.chunk_bytes // (16 * self.spec.dim))
+        cb = min(n_samples, capacity)
+        cn = max(1, min(n_nodes, capacity // cb))
+        return [
+            (slice(n0, min(n0 + cn, n_nodes)), slice(b0, min(b0 + cb, n_samples)))
+            for n0 in range(0, n_nodes, cn)
+            for b0 in range(0, n_samples, cb)
+        ]
+
+    def _workspace(self, capacity: int) -> engine.Workspace:
+        ws = getattr(self._local, "ws", None)
+        if ws is None or ws.capacity < capacity:
+            ws = engine.Workspace(self.spec.dim, capacity)
+            self._local.ws = ws
+        return ws
+
+    def _map(self, func: Callable, chunks: list) -> list:
+        """``[func(ws, nodes, samples) for chunks]``, spread over worker threads, in order."""
+        capacity = max((c[0].stop - c[0].start) * (c[1].stop - c[1].start) for c in chunks)
+
+        def run(chunk):
+            return func(self._workspace(capacity), *chunk)
+
+        workers = min(self.threads or _available_cores(), len(chunks))
+        if workers <= 1:
+            return [run(c) for c in chunks]
+        with _blas_single_thread(), ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(run, chunks))
+
+    def _gate_source(self, theta: np.ndarray, x: np.ndarray) -> Callable:
+        """``gates(nodes, samples)`` for the chunks of one call: built once for all nodes when gates are
+        shared by a node's samples, per chunk when re-uploading makes them differ per sample."""
+        if self.plan.reupload:
+            return lambda nodes, samples: engine.make_gates(
+                self.plan, theta[nodes], x[nodes, samples]
+            )
+        shared = engine.make_gates(self.plan, theta, None)
+        return shared.select
+
+    # ---------------------------------------------------------------------------------------------------------
+    # exact expectations and states
+    # ---------------------------------------------------------------------------------------------------------
+    def expval(self, theta, x) -> np.ndarray:
+        """Exact pure-state ⟨Z_q⟩ of the readout qubits.
+
+        Parameters
+        ----------
+        theta : array_like, shape (N, P)
+        x : array_like, shape (N, B, n)
+
+        Returns
+        -------
+        ndarray, shape (N, B, O)
+        """
+        theta, x = self._check(theta, x)
+        n_nodes, n_samples = x.shape[:2]
+        out = np.empty((n_nodes, n_samples, self.spec.n_outputs))
+        gates_of = self._gate_source(theta, x)
+
+        def work(ws, nodes, samples):
+            a, b, _ = ws.views(nodes.stop - nodes.start, samples.stop - samples.start)
+            engine.initial_state(self.plan, x[nodes, samples], a[0])
+            last = engine.forward(self.plan, gates_of(nodes, samples), a[0], b[0])
+            out[nodes, samples] = engine.expectations(self.plan, last)
+
+        self._map(work, self._chunks(n_nodes, n_samples))
+        return out
+
+    def state(self, theta, x) -> np.ndarray:
+        """The final pure state U(θ)V(x)|0…0⟩, shape (N, B, 2^n) complex (wire 0 most significant)."""
+        theta, x = self._check(theta, x)
+        n_nodes, n_samples = x.shape[:2]
+        self._check_memory(n_nodes * n_samples, "state")
+        out = np.empty((n_nodes, n_samples, self.spec.dim), dtype=np.complex128)
+        gates_of = self._gate_source(theta, x)
+
+        def work(ws, nodes, samples):
+            a, b, _ = ws.views(nodes.stop - nodes.start, samples.stop - samples.start)
+            engine.initial_state(self.plan, x[nodes, samples], a[0])
+            gates = gates_of(nodes, samples)
+            out[nodes, samples] = engine.forward(self.plan, gates, a[0], b[0], full=True)
+
+        self._map(work, self._chunks(n_nodes, n_samples))
+        return out
+
+    # ---------------------------------------------------------------------------------------------------------
+    # adjoint gradients
+    # ---------------------------------------------------------------------------------------------------------
+    def _check_weights(self, weights, shape: tuple) -> np.ndarray:
+        w = real_array("weights", weights, 3)
+        shape_is("weights", w, shape, f"(N, B, O) = {shape}")
+        return w
+
+    def _backward_chunk(self, ws, gates, last_state, weights, per_sample):
+        """Backward pass of one chunk from the stored last-layer state; returns its gradient block."""
+        cn, cb = last_state.shape[:2]
+        a, b, t = ws.views(cn, cb)
+        a[0] = last_state
+        np.multiply(a[0], weights @ self.plan.readout.T, out=a[1])
+        return engine.backward(self.plan, gates, a, b, t, per_sample)
+
+    def expval_and_grad(self, theta, x, weights, *, reduce: bool = False):
+        """Exact ⟨Z⟩ and the adjoint gradient of Σ_o w_o⟨Z_o⟩.
+
+        Parameters
+        ----------
+        theta : array_like, shape (N, P)
+        x : array_like, shape (N, B, n)
+        weights : array_like of shape (N, B, O), or callable ``weights(E) -> (N, B, O)``
+            Weights of the observables per sample. A callable receives the exact expectations E (N, B, O)
+            (e.g. a loss derivative), so the forward pass runs once.
+        reduce : bool
+            Sum the gradient over samples (shape (N, P)) instead of returning it per sample.
+
+        Returns
+        -------
+        E : ndarray, shape (N, B, O)
+        G : ndarray, shape (N, B, P), or (N, P) with ``reduce``
+            ``G[k, b, p] = ∂/∂θ_{k,p} Σ_o w_{k,b,o}⟨Z_o⟩(θ_k, x_{k,b})``, one backward sweep (adjoint method).
+        """
+        theta, x = self._check(theta, x)
+        n_nodes, n_samples = x.shape[:2]
+        shape = (n_nodes, n_samples, self.spec.n_outputs)
+        if not callable(weights):
+            w = self._check_weights(weights, shape)
+            return self._fused(theta, x, lambda e, nodes, samples: w[nodes, samples], reduce)
+        self._check_memory(n_nodes * n_samples, "expval_and_grad with callable weights")
+        last, e = self._forward_store(theta, x)
+        w = self._check_weights(weights(e.copy()), shape)
+        return e, self._backward_all(theta, x, last, [w], reduce)[0]
+
+    def _fused(self, theta, x, weight_fn, reduce: bool):
+        """Forward and backward per chunk (no state kept between chunks).
+
+        ``weight_fn(E_chunk, nodes, samples) -> weights chunk`` gives per-sample weights from the chunk's
+        exact expectations.
+        """
+        n_nodes, n_samples = x.shape[:2]
+        n_params = self.spec.n_params
+        e_out = np.empty((n_nodes, n_samples, self.spec.n_outputs))
+        per_sample = not reduce or self.plan.reupload
+        gates_of = self._gate_source(theta, x)
+
+        def work(ws, nodes, samples):
+            cn, cb = nodes.stop - nodes.start, samples.stop - samples.start
+            a, b, t = ws.views(cn, cb)
+            gates = gates_of(nodes, samples)
+            engine.initial_state(self.plan, x[nodes, samples], a[0])
+            last = engine.forward(self.plan, gates, a[0], b[0])
+            e = engine.expectations(self.plan, last)
+            e_out[nodes, samples] = e
+            w = weight_fn(e, nodes, samples)
+            s1, s2 = (a, b) if np.shares_memory(last, a) else (b, a)
+            np.multiply(s1[0], w @ self.plan.readout.T, out=s1[1])
+            g = engine.backward(self.plan, gates, s1, s2, t, per_sample)
+            return g.reshape(cn, cb, n_params) if per_sample else g.reshape(cn, n_params)
+
+        chunks = self._chunks(n_nodes, n_samples)
+        blocks = self._map(work, chunks)
+        if reduce:
+            grad = np.zeros((n_nodes, n_params))
+            for (nodes, _), g in zip(chunks, blocks):
+                grad[nodes] += g.sum(axis=1) if per_sample else g
+        else:
+            grad = np.empty((n_nodes, n_samples, n_params))
+            for (nodes, samples), g in zip(chunks, blocks):
+                grad[nodes, samples] = g
+        return e_out, grad
+
+    def _forward_store(self, theta, x):
+        """Forward pass of every chunk; returns the last-layer states (N, B, 2^n) and E (N, B, O)."""
+        n_nodes, n_samples = x.shape[:2]
+        last_all = np.empty((n_nodes, n_samples, self.spec.dim), dtype=np.complex128)
+        e_out = np.empty((n_nodes, n_samples, self.spec.n_outputs))
+        gates_of = self._gate_source(theta, x)
+
+        def work(ws, nodes, samples):
+            a, b, _ = ws.views(nodes.stop - nodes.start, samples.stop - samples.start)
+            engine.initial_state(self.plan, x[nodes, samples], a[0])
+            last = engine.forward(self.plan, gates_of(nodes, samples), a[0], b[0])
+            last_all[nodes, samples] = last
+            e_out[nodes, samples] = engine.expectations(self.plan, last)
+
+        self._map(work, self._chunks(n_nodes, n_samples))
+        return last_all, e_out
+
+    def _backward_all(self, theta, x, last_all, weight_list, reduce: bool) -> list[np.ndarray]:
+        """One backward sweep per weight array in ``weight_list`` from stored last-layer states."""
+        n_nodes, n_samples = x.shape[:2]
+        n_params = self.spec.n_params
+        per_sample = not reduce or self.plan.reupload
+        chunks = self._chunks(n_nodes, n_samples)
+        gates_of = self._gate_source(theta, x)
+        results = []
+        for w in weight_list:
+
+            def work(ws, nodes, samples, w=w):
+                cn, cb = nodes.stop - nodes.start, samples.stop - samples.start
+                g = self._backward_chunk(
+                    ws,
+                    gates_of(nodes, samples),
+                    last_all[nodes, samples],
+                    w[nodes, samples],
+                    per_sample,
+                )
+                return g.reshape(cn, cb, n_params) if per_sample else g.reshape(cn, n_params)
+
+            blocks = self._map(work, chunks)
+            if reduce:
+                grad = np.zeros((n_nodes, n_params))
+                for (nodes, _), g in zip(chunks, blocks):
+                    grad[nodes] += g.sum(axis=1) if per_sample else g
+            else:
+                grad = np.empty((n_nodes, n_samples, n_params))
+                for (nodes, samples), g in zip(chunks, blocks):
+                    grad[nodes, samples] = g
+            results.append(grad)
+        return results
+
+    def jacobian(self, theta, x) -> np.ndarray:
+        """Exact ∂⟨Z_o⟩/∂θ_p per node and sample, shape (N, B, O, P): one forward pass and O adjoint sweeps."""
+        theta, x = self._check(theta, x)
+        n_nodes, n_samples = x.shape[:2]
+        n_out = self.spec.n_outputs
+        self._check_memory(n_nodes * n_samples, "jacobian")
+        last, _ = self._forward_store(theta, x)
+        onehots = []
+        for o in range(n_out):  # loop over observables (O <= n), not over data
+            w = np.zeros((n_nodes, n_samples, n_out))
+            w[..., o] = 1.0
+            onehots.append(w)
+        grads = self._backward_all(theta, x, last, onehots, reduce=False)
+        return np.stack(grads, axis=2)
+
+    # ---------------------------------------------------------------------------------------------------------
+    # quantum Fisher information
+    # ---------------------------------------------------------------------------------------------------------
+    def qfi_diagonal(self, theta, x) -> np.ndarray:
+        """Diagonal of the pure-state QFI, F_pp = 4·(Fubini–Study metric)_pp, shape (N, B, P).
+
+        For a gate exp(-iθ_p P_p/2) with Pauli generator P_p, F_pp = 1 - ⟨P_p⟩², the expectation taken in
+        the state at the gate. At each layer's input state every RY has generator Y and every RZ (applied
+        after the RY(θ'_q) of its qubit) the generator RY(θ')†·Z·RY(θ') = cos θ' Z - sin θ' X.
+        """
+        theta, x = self._check(theta, x)
+        n_nodes, n_samples = x.shape[:2]
+        n, n_layers = self.spec.n_qubits, self.spec.n_layers
+        out = np.empty((n_nodes, n_samples, n_layers, n, 2))
+        zsign = z_signs(n)
+        th = theta.reshape(n_nodes, n_layers, n, 2)
+        gates_of = self._gate_source(theta, x)
+
+        def work(ws, nodes, samples):
+            cn, cb = nodes.stop - nodes.start, samples.stop - samples.start
+            a, b, _ = ws.views(cn, cb)
+            gates = gates_of(nodes, samples)
+            engine.initial_state(self.plan, x[nodes, samples], a[0])
+            ry = th[nodes, None, :, :, 0]  # (cn, 1, L, n)
+            if self.plan.reupload:
+                ry = ry + x[nodes, samples][:, :, None, :]
+            block = np.empty((cn, cb, n_layers, n, 2))
+
+            def hook(layer, psi):
+                ez, ex, ey = _pauli_expectations(psi, zsign)
+                ang = ry[:, :, layer]
+                block[:, :, layer, :, 0] = 1.0 - ey**2
+                block[:, :, layer, :, 1] = 1.0 - (np.cos(ang) * ez - np.sin(ang) * ex) ** 2
+
+            engine.forward(self.plan, gates, a[0], b[0], hook=hook)
+            out[nodes, samples] = block
+
+        self._map(work, self._chunks(n_nodes, n_samples))
+        return out.reshape(n_nodes, n_samples, self.spec.n_params)
+
+    def qfi_matrix(self, theta, x, *, max_params: int = 256) -> np.ndarray:
+        """Full pure-state QFI F_ij = 4 Re[⟨∂_iψ|∂_jψ⟩ - ⟨∂_iψ|ψ⟩⟨ψ|∂_jψ⟩], shape (N, B, P, P).
+
+        The state derivatives come from the exact state-level shift rule ∂_pψ = (ψ(θ+π/2·e_p) -
+        ψ(θ-π/2·e_p)) / (2√2), so this costs 2P forward passes and N·B·P states of memory: for small
+        parameter counts only (P <= ``max_params``).
+        """
+        theta, x = self._check(theta, x)
+        n_params = self.spec.n_params
+        if n_params > max_params:
+            raise ValidationError(
+                f"qfi_matrix needs P <= max_params = {max_params} parameters, got P = {n_params}; "
+                "use qfi_diagonal for large circuits"
+            )
+        n_nodes, n_samples = x.shape[:2]
+        self._check_memory(n_nodes * n_samples * (2 * n_params + 1), "qfi_matrix")
+        shifted = _shifted_thetas(theta, np.pi / 2)  # (N, 2P+1, P)
+        states = self.state(
+            shifted.reshape(-1, n_params), np.repeat(x, 2 * n_params + 1, axis=0)
+        ).reshape(n_nodes, 2 * n_params + 1, n_samples, self.spec.dim)
+        psi = states[:, 0]  # (N, B, D)
+        d = (states[:, 1 : 1 + n_params] - states[:, 1 + n_params :]) / (2.0 * np.sqrt(2.0))
+        d = np.moveaxis(d, 1, 2)  # (N, B, P, D)
+        gram = np.matmul(d.conj(), np.swapaxes(d, -1, -2))  # <∂i|∂j>
+        overlap = np.matmul(d.conj(), psi[..., None])[..., 0]  # <∂i|ψ>
+        return 4.0 * np.real(gram - overlap[..., :, None] * overlap.conj()[..., None, :])
+
+    # ---------------------------------------------------------------------------------------------------------
+    # finite shots: parameter shift
+    # ---------------------------------------------------------------------------------------------------------
+    def parameter_shift(
+        self,
+        theta,
+        x,
+        *,
+        shots: int | None = None,
+        rng: np.random.Generator | None = None,
+        noise: NodeNoise | None = None,
+    ):
+        """Expectations and their Jacobian by the two-term parameter-shift rule, with finite shots.
+
+        ∂⟨Z⟩/∂θ_p = [⟨Z⟩(θ+π/2·e_p) - ⟨Z⟩(θ-π/2·e_p)] / 2 (exact for these gates). With ``shots = S``,
+        every expectation (the unshifted one and the 2P shifted ones) is estimated from S binomial shots,
+        so Var Ĵ_p = (1-E₊²)/(4S) + (1-E₋²)/(4S). ``noise`` shrinks every expectation by its node's
+        contraction (1-p)^L(1-2r) before sampling.
+
+        Parameters
+        ----------
+        theta : array_like, shape (N, P)
+        x : array_like, shape (N, B, n)
+        shots : int or None
+            S >= 1 shots per expectation; None gives exact expectations.
+        rng : numpy.random.Generator
+            Required when ``shots`` is set.
+        noise : NodeNoise, optional
+            One entry per node.
+
+        Returns
+        -------
+        E : ndarray, shape (N, B, O)
+        J : ndarray, shape (N, B, O, P)
+        """
+        theta, x = self._check(theta, x)
+        n_nodes, n_samples = x.shape[:2]
+        n_params = self.spec.n_params
+        factor = self._contraction(noise, n_nodes)
+        shifted = _shifted_thetas(theta, np.pi / 2)  # (N, 2P+1, P)
+        e_all = self.expval(
+            shifted.reshape(-1, n_params), np.repeat(x, 2 * n_params + 1, axis=0)
+        ).reshape(n_nodes, 2 * n_params + 1, n_samples, self.spec.n_outputs)
+        e_all *= factor[:, None, None, None]
+        if shots is not None:
+            e_all = sample_expval(e_all, shots, rng)
+        e = e_all[:, 0]
+        jac = (e_all[:, 1 : 1 + n_params] - e_all[:, 1 + n_params :]) / 2.0  # (N, P, B, O)
+        return e, np.moveaxis(jac, 1, 3)
+
+    def _contraction(self, noise: NodeNoise | None, n_nodes: int) -> np.ndarray:
+        if noise is None:
+            return np.ones(n_nodes)
+        if not isinstance(noise, NodeNoise):
+            raise ValidationError(f"noise must be a NodeNoise or None, got {type(noise).__name__}")
+        if noise.n_nodes != n_nodes:
+            raise ValidationError(
+                f"noise must have one entry per node (N = {n_nodes}), got {noise.n_nodes}"
+            )
+        return noise.contraction(self.spec.n_layers)
+
+    def depolarised_qfi_diagonal(self, theta, x, noise: NodeNoise) -> np.ndarray:
+        """QFI diagonal of each node's depolarised state (readout error does not enter), shape (N, B, P)."""
+        f = self.qfi_diagonal(theta, x)
+        self._contraction(noise, f.shape[0])
+        q = noise.mixing(self.spec.n_layers)
+        return depolarised_qfi(f, q[:, None, None], self.spec.dim)
+
+
+def _shifted_thetas(theta: np.ndarray, shift: float) -> np.ndarray:
+    """(N, 2P+1, P): θ, then θ + shift·e_p for every p, then θ - shift·e_p."""
+    n_params = theta.shape[1]
+    eye = shift * np.eye(n_params)
+    return np.concatenate(
+        [theta[:, None, :], theta[:, None, :] + eye, theta[:, None, :] - eye], axis=1
+    )
+
+
+def _pauli_expectations(psi: np.ndarray, zsign: np.ndarray):
+    """Single-qubit ⟨Z_q⟩, ⟨X_q⟩, ⟨Y_q⟩ for every qubit of states ``psi`` (..., 2^n): each (..., n)."""
+    n = zsign.shape[1]
+    prob = psi.real**2 + psi.imag**2
+    ez = prob @ zsign
+    rho01 = np.empty(psi.shape[:-1] + (n,), dtype=np.complex128)
+    for q in range(n):  # loop over qubits (n <= 24), each a vectorised reduction over all states
+        v = psi.reshape(*psi.shape[:-1], 2**q, 2, 2 ** (n - q - 1))
+        rho01[..., q] = np.einsum("...ab,...ab->...", v[..., 0, :], v[..., 1, :].conj())
+    return ez, 2.0 * rho01.real, -2.0 * rho01.imag
