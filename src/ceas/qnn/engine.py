@@ -37,6 +37,10 @@ from ceas.qnn.gates import kron_chain, kron_vectors, local_unitary, realify, ry_
 # --------------------------------------------------------------------------------------------------------------
 
 
+# Largest qubit group: a group's matrices are 2^g×2^g (realified: 2^{g+1}) per node and layer.
+MAX_GROUP = 6
+
+
 def default_groups(n_qubits: int) -> tuple[int, ...]:
     """Group sizes (MSB first; the last one is the complex group) used for ``n_qubits``.
 
@@ -76,33 +80,32 @@ def _t_front(g: int) -> np.ndarray:
 
 @cache
 def _t_complex(g: int) -> np.ndarray:
-    """Map from a realified cross matrix (2G×2G over interleaved (i, re/im), flattened) to, per qubit t,
-    ``[Re(M_t01 - M_t10), Im(M_t00 - M_t11), Im(M_t01 + M_t10)]``. Returns shape (4G², 3g) with the
-    columns ordered (t, k)."""
+    """Map from a realified cross matrix R (2G×2G over interleaved (i, re/im), flattened) to, per qubit t,
+    ``[Re(M_t01 - M_t10), Im(M_t00 - M_t11), Im(M_t01 + M_t10)]``. Returns shape (4G², 3g), columns
+    ordered (t, k).
+
+    With λ stored as is (not conjugated), M[i, j] = Σ ψ_i conj(λ_j) has Re M[i, j] = R[2i, 2j] +
+    R[2i+1, 2j+1] and Im M[i, j] = R[2i+1, 2j] - R[2i, 2j+1].
+    """
     big = 2**g
-    # Re M[i, j] = R[2i, 2j] + R[2i+1, 2j+1];  Im M[i, j] = R[2i+1, 2j] - R[2i, 2j+1]
-    re_map = np.zeros((big, 2, big, 2, big, big))
-    im_map = np.zeros((big, 2, big, 2, big, big))
-    for i in range(big):
-        for j in range(big):
-            re_map[i, 0, j, 0, i, j] = re_map[i, 1, j, 1, i, j] = 1.0
-            im_map[i, 1, j, 0, i, j] = 1.0
-            im_map[i, 0, j, 1, i, j] = -1.0
-    re_map = re_map.reshape(4 * big * big, big * big)
-    im_map = im_map.reshape(4 * big * big, big * big)
+    out = np.zeros((2 * big, 2 * big, g, 3))
     idx = np.arange(big)
     i, j = np.meshgrid(idx, idx, indexing="ij")
-    out = np.zeros((4 * big * big, g, 3))
     for t in range(g):
         sh = g - 1 - t
-        same_rest = (((i ^ j) & ~(1 << sh)) == 0).ravel()
-        a, b = ((i >> sh) & 1).ravel(), ((j >> sh) & 1).ravel()
-        sel = {
-            (p, q): (same_rest & (a == p) & (b == q)).astype(float) for p in (0, 1) for q in (0, 1)
-        }
-        out[:, t, 0] = re_map @ (sel[0, 1] - sel[1, 0])
-        out[:, t, 1] = im_map @ (sel[0, 0] - sel[1, 1])
-        out[:, t, 2] = im_map @ (sel[0, 1] + sel[1, 0])
+        same_rest = ((i ^ j) & ~(1 << sh)) == 0
+        a, b = (i >> sh) & 1, (j >> sh) & 1
+        # coefficients of Re M[i, j] and Im M[i, j] in each of the three outputs
+        re_coef = np.where(same_rest & (a == 0) & (b == 1), 1.0, 0.0) - np.where(
+            same_rest & (a == 1) & (b == 0), 1.0, 0.0
+        )
+        im_z = np.where(same_rest & (a == b), np.where(a == 0, 1.0, -1.0), 0.0)
+        im_x = np.where(same_rest & (a != b), 1.0, 0.0)
+        out[2 * i, 2 * j, t, 0] += re_coef
+        out[2 * i + 1, 2 * j + 1, t, 0] += re_coef
+        for k, coef in ((1, im_z), (2, im_x)):
+            out[2 * i + 1, 2 * j, t, k] += coef
+            out[2 * i, 2 * j + 1, t, k] -= coef
     return out.reshape(4 * big * big, 3 * g)
 
 

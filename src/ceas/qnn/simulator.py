@@ -87,11 +87,12 @@ class QNNSimulator:
                 not sizes
                 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in sizes)
                 or min(sizes) < 1
+                or max(sizes) > engine.MAX_GROUP
                 or sum(sizes) != spec.n_qubits
             ):
                 raise ValidationError(
-                    f"group_sizes must be positive integers summing to n_qubits = {spec.n_qubits}, "
-                    f"got {group_sizes!r}"
+                    f"group_sizes must be integers in [1, {engine.MAX_GROUP}] summing to n_qubits = "
+                    f"{spec.n_qubits}, got {group_sizes!r}"
                 )
         self.plan = engine.make_plan(spec, group_sizes)
         self._local = threading.local()
