@@ -393,7 +393,8 @@ class SchedulingMDP:
         aged = np.zeros_like(remaining)
         aged[:, 1:] = remaining[:, :-1]
         past = ~s.bin_valid[links]
-        expired = np.where(past, aged, 0).sum(axis=1)
+        # pairs shifted past their link's last bin expire, including those pushed off the last column
+        expired = np.where(past, aged, 0).sum(axis=1) + remaining[:, -1]
         aged = np.where(past, 0, aged)
         slots = s.slots[links]
         new = np.minimum(arrivals, slots)

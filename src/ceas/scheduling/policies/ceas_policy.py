@@ -179,13 +179,19 @@ class CeasPolicy:
         keep_value = q * np.maximum(surplus_next, conv_next) + (1.0 - q) * conv_next
         keep = np.where(fr.expiring | ~mine, -np.inf, gamma * keep_value)
         alt = np.maximum(conv_now, keep)
+        # what a node's participation costs in stored pairs: their value to anything but its own later payload
+        # (using its pair now rather than next round only brings the same use forward, at a better fidelity)
+        alt_other = np.maximum(conv_now, np.where(fr.expiring | ~mine, -np.inf, gamma * conv_next))
 
         # ---- each eligible node's plan as if it took part
         ok = eligible_nodes(fr, nodes)
         gain = u[groups] * _safe_div(fr.pair_v2, d_pay[groups]) - fresh_value[groups] - alt
         cand = mine & ok[groups]
-        pay = take_ranked(groups, -gain, cand & (gain >= 0), nodes.payload_pairs)
-        ver = take_ranked(groups, alt, cand & ~pay & (alt <= c_fresh[groups]), d_ver)
+        # a stored pair saves one fresh pair's latency whatever it serves, but only a payload pays for its lost
+        # fidelity: verification (whose outcome does not depend on which pair) takes the oldest pairs cheaper than a
+        # fresh one, the payload the rest with a strictly positive gain
+        ver = take_ranked(groups, fr.pair_v2, cand & (alt < c_fresh[groups]), d_ver)
+        pay = take_ranked(groups, -gain, cand & ~ver & (gain > _EPS), nodes.payload_pairs)
         n_pay = np.bincount(groups[pay], minlength=n)[:n]
         n_ver = np.bincount(groups[ver], minlength=n)[:n]
         fresh_pay = np.maximum(nodes.payload_pairs - n_pay, 0)
@@ -214,7 +220,7 @@ class CeasPolicy:
             d_pay > 0, harmonic_mean_v2(inv_v2, n_pay + fresh_pay), nodes.phi_visibility**2
         )
         used = pay | ver | key_stock
-        lost = np.bincount(groups[used], weights=alt[used], minlength=n)[:n]
+        lost = np.bincount(groups[used], weights=alt_other[used], minlength=n)[:n]
         latency = np.where(fresh_total > 0, c_fresh * fresh_total, 0.0)
         # tags paid from the pool cost the bits that must be replaced before the node can pay its next tags
         before = fr.pool + conv_bits

@@ -1,0 +1,220 @@
+"""Behaviour of the built-in policies on hand-made views, and their speed at N = 1,000 nodes."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ceas.scheduling import (
+    InventoryView,
+    NodeView,
+    SchedulingParams,
+    make_policy,
+    validate_decision,
+)
+from ceas.scheduling._physics import cutoff_age, fidelity_at_age
+
+TAU = 1.0
+
+
+def views(
+    ages_per_link,
+    *,
+    trust=None,
+    phi=None,
+    key_bits=None,
+    t_coh=5.0,
+    rate=1.0,
+    cap=None,
+    ready=None,
+    payload=1,
+    verification=0,
+    tag=0.2,
+    f0=0.95,
+    rnd=0,
+):
+    """One link per node; ``ages_per_link[l]`` lists the ages (s) of link l's pairs, oldest first (ids grow)."""
+    n = len(ages_per_link)
+    link = np.concatenate([np.full(len(a), l) for l, a in enumerate(ages_per_link)]).astype(int)
+    age = np.concatenate([np.asarray(a, float) for a in ages_per_link])
+    t = np.full(n, t_coh, float)
+    f0a = np.full(n, f0)
+    inv = InventoryView(
+        link_node=np.arange(n),
+        f0=f0a,
+        t_coh_s=t,
+        cutoff_s=cutoff_age(f0a, t),
+        rate_hz=np.full(n, rate, float),
+        slots=np.full(n, 4),
+        key_bits=np.full(n, 0.3) if key_bits is None else key_bits,
+        key_capacity_bits=np.full(n, 0.3) if cap is None else cap,
+        pair_id=np.arange(link.size),
+        pair_link=link,
+        pair_age_s=age,
+        pair_fidelity=fidelity_at_age(f0a[link], age, t[link]),
+    )
+    nodes = NodeView(
+        ready=np.ones(n, bool) if ready is None else ready,
+        trust=np.ones(n) if trust is None else trust,
+        phi=np.ones(n) if phi is None else phi,
+        phi_visibility=np.ones(n),
+        payload_pairs=np.full(n, payload),
+        verification_pairs=np.full(n, verification),
+        tag_bits=np.full(n, tag),
+        round=rnd,
+    )
+    return inv, nodes
+
+
+P1 = SchedulingParams(participants=1, waste_penalty=0.05, latency_penalty=0.2)
+RNG = np.random.default_rng(0)
+
+
+def test_ceas_converts_a_pair_that_would_expire_instead_of_letting_it_go():
+    # T = 5 s: cutoff 1.21 s, so a pair aged 0.5 s is gone by the next decision (F = 0.883: 0.106 key bit)
+    inv, nodes = views([[], [0.5]], trust=np.array([1.0, 0.3]), key_bits=np.array([0.3, 0.1]))
+    assert inv.pair_key_bits[0] == pytest.approx(0.1058, abs=1e-4)
+    d = make_policy("ceas", P1)(inv, nodes, RNG)
+    assert d.participants.tolist() == [0]
+    assert d.convert.tolist() == [0]
+    assert make_policy("random", P1)(inv, nodes, RNG).convert.size == 0
+    off = make_policy("ceas", P1.model_copy(update={"convert_near_cutoff": False}))
+    assert off(inv, nodes, RNG).convert.size == 0
+
+
+def test_ceas_measures_only_pairs_that_yield_key_and_fit_the_pool():
+    # both of node 1's pairs expire before the next decision; the older (F = 0.812) yields no key
+    inv, nodes = views([[], [1.1, 0.5]], trust=np.array([1.0, 0.3]), key_bits=np.array([0.3, 0.1]))
+    assert inv.pair_key_bits[0] == 0 and inv.pair_key_bits[1] > 0
+    ceas = make_policy("ceas", P1)
+    assert ceas(inv, nodes, RNG).convert.tolist() == [1]
+    full, nodes = views([[], [1.1, 0.5]], trust=np.array([1.0, 0.3]), key_bits=np.array([0.3, 0.3]))
+    assert ceas(full, nodes, RNG).convert.size == 0  # the pool is full: the bits would be lost
+
+
+def test_ceas_uses_the_pair_about_to_expire_before_a_fresher_one():
+    # T = 10 s, cutoff 2.41 s: node 0 holds a pair aged 1.5 s (gone by the next decision) and a fresh one.
+    # With fresh pairs slow (0.25 Hz: a 0.8 latency cost each) the old pair is worth using now and the fresh one
+    # is kept for the next round.
+    inv, nodes = views([[1.5, 0.0], []], trust=np.array([1.0, 0.5]), t_coh=10.0, rate=0.25)
+    ceas = make_policy("ceas", P1)
+    d = ceas(inv, nodes, RNG)
+    assert d.participants.tolist() == [0]
+    assert d.payload.tolist() == [0] and d.requests[0, 0] == 0  # the old pair, no fresh request
+    # with fresh pairs at hand (rate 1 Hz: cost 0.2) spoiling the payload with an F = 0.85 pair is not worth it
+    # (utility loss 1.148 * (0.871 - 0.645) = 0.26 > the pair's waste penalty 0.05): the fresh stored pair serves
+    inv, nodes = views([[1.5, 0.0], []], trust=np.array([1.0, 0.5]), t_coh=10.0, rate=1.0)
+    assert ceas(inv, nodes, RNG).payload.tolist() == [1]
+    fifo = make_policy("random", SchedulingParams(participants=2))(inv, nodes, RNG)
+    assert 0 in fifo.payload.tolist()  # FIFO also takes the oldest first
+
+
+def test_ceas_picks_participants_by_trust_times_phi():
+    trust = np.array([0.2, 0.9, 0.5, 0.8, 0.4, 0.95])
+    phi = np.array([1.0, 0.5, 1.0, 1.0, 2.0, 0.2])
+    inv, nodes = views([[0.0]] * 6, trust=trust, phi=phi, t_coh=10.0)
+    d = make_policy(
+        "ceas", SchedulingParams(participants=3, waste_penalty=0.05, latency_penalty=0.2)
+    )(inv, nodes, RNG)
+    expected = np.sort(np.argsort(-(trust * phi))[:3])
+    np.testing.assert_array_equal(d.participants, expected)
+
+
+def test_ceas_switches_generation_off_where_pairs_could_only_expire():
+    # node 1 can never beat node 0 (fresh pairs come fast): its pairs would only expire, its pool is full
+    inv, nodes = views([[0.0], [0.0]], trust=np.array([1.0, 0.5]), rate=5.0, t_coh=10.0)
+    d = make_policy("ceas", P1)(inv, nodes, RNG)
+    assert d.generate.tolist() == [True, False]
+    ablation = make_policy("ceas", P1.model_copy(update={"generation_control": False}))(
+        inv, nodes, RNG
+    )
+    assert ablation.generate.all()
+
+
+def test_random_is_uniform_over_ready_nodes_and_fifo():
+    ready = np.array([1, 1, 0, 1, 1, 1], bool)
+    inv, nodes = views([[0.0, 0.5, 1.0]] * 6, ready=ready, t_coh=10.0)
+    policy = make_policy("random", SchedulingParams(participants=2))
+    rng = np.random.default_rng(1)
+    counts = np.zeros(6)
+    for _ in range(3000):
+        d = policy(inv, nodes, rng)
+        counts[d.participants] += 1
+        # FIFO: each participant's payload pair is its oldest (ids grow with creation; ages listed oldest-first
+        # within a link here are 0, 0.5, 1.0 s, so the oldest is the last id of the link)
+        for k in d.participants:
+            assert d.payload[np.isin(d.payload, np.flatnonzero(inv.pair_link == k))].tolist() == [
+                3 * k + 2
+            ]
+    assert counts[2] == 0
+    _, p_value = stats.chisquare(counts[ready])
+    assert p_value > 1e-3
+
+
+def test_oblivious_is_round_robin():
+    inv, _nodes = views([[0.0]] * 6, t_coh=10.0)
+    policy = make_policy("oblivious", SchedulingParams(participants=2))
+    seen = []
+    for t in range(3):
+        _, nodes_t = views([[0.0]] * 6, t_coh=10.0, rnd=t)
+        seen.append(policy(inv, nodes_t, RNG).participants.tolist())
+    assert seen == [[0, 1], [2, 3], [4, 5]]
+    _, skip = views([[0.0]] * 6, t_coh=10.0, rnd=1, ready=np.array([1, 1, 0, 1, 1, 1], bool))
+    assert policy(inv, skip, RNG).participants.tolist() == [3, 4]
+
+
+def test_greedy_fidelity_prefers_the_freshest_service():
+    inv, nodes = views([[2.0], [0.0], [1.0]], t_coh=10.0, rate=0.0)  # no fresh pairs: stock decides
+    d = make_policy("greedy-fidelity", P1)(inv, nodes, RNG)
+    assert d.participants.tolist() == [1] and d.payload.tolist() == [1]
+
+
+def _big_views(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    per = rng.integers(0, 21, n)
+    link = np.repeat(np.arange(n), per)
+    f0 = rng.uniform(0.9, 0.97, n)
+    t = np.exp(rng.uniform(np.log(0.05), np.log(1.0), n))
+    cut = cutoff_age(f0, t)
+    age = rng.uniform(0, 1, link.size) * cut[link]
+    inv = InventoryView(
+        link_node=np.arange(n),
+        f0=f0,
+        t_coh_s=t,
+        cutoff_s=cut,
+        rate_hz=rng.uniform(100, 400, n),
+        slots=np.full(n, 20),
+        key_bits=rng.uniform(0, 4096, n),
+        pair_id=np.arange(link.size),
+        pair_link=link,
+        pair_age_s=age,
+        pair_fidelity=fidelity_at_age(f0[link], age, t[link]),
+    )
+    nodes = NodeView(
+        ready=rng.random(n) < 0.9,
+        trust=rng.uniform(0.2, 1, n),
+        phi=rng.uniform(10, 100, n),
+        phi_visibility=np.ones(n),
+        payload_pairs=np.full(n, 128),
+        verification_pairs=np.full(n, 16),
+        tag_bits=np.full(n, 256.0),
+        round=5,
+    )
+    return inv, nodes
+
+
+@pytest.mark.parametrize("name", ["ceas", "random", "oblivious", "greedy-fidelity"])
+def test_policies_decide_for_1000_nodes_in_milliseconds(name):
+    inv, nodes = _big_views(1000)
+    params = SchedulingParams(participants=200)
+    policy = make_policy(name, params)
+    policy(inv, nodes, np.random.default_rng(0))  # warm-up
+    t0 = time.perf_counter()
+    d = policy(inv, nodes, np.random.default_rng(0))
+    elapsed = time.perf_counter() - t0
+    validate_decision(d, inv, nodes, max_participants=200)
+    assert d.participants.size == 200
+    assert elapsed < 0.25, f"{name} took {elapsed:.3f} s for 1,000 nodes and {inv.n_pairs} pairs"
