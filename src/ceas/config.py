@@ -26,7 +26,12 @@ import pydantic
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ceas.consensus.params import ConsensusParams
 from ceas.errors import ConfigError
+from ceas.network.params import NetworkParams
+from ceas.qnn.params import QNNParams
+from ceas.scheduling.params import SchedulingParams
+from ceas.security.params import SecurityParams
 
 PRESETS = ("paper", "quick")
 
@@ -50,21 +55,6 @@ class RunSection(_Section):
     rounds: int = Field(100, ge=1, le=100_000, description="SPEC §8: 100 rounds")
     checkpoint_every: int = Field(10, ge=1, le=100_000, description="rounds between checkpoints")
     out_dir: str = Field("runs", min_length=1, description="parent folder of run folders")
-
-
-class ModelSection(_Section):
-    n_qubits: int = Field(
-        4, ge=1, le=20, description="SPEC §3: small NISQ circuit; one PCA feature per qubit"
-    )
-    n_layers: int = Field(4, ge=1, le=64, description="SPEC §3: L layers of RY,RZ + CNOT entangler")
-    entangler: Literal["ring", "linear", "all_to_all"] = Field(
-        "ring", description="SPEC §3 default ring"
-    )
-    reupload: bool = Field(False, description="SPEC §3: re-uploading optional")
-    loss: Literal["bce", "mse"] = Field("bce", description="SPEC §3: BCE on sigmoid(a<Z>)")
-    output_scale: float = Field(
-        4.0, gt=0, le=100, description="a in sigmoid(a<Z>); [D] lets p reach ~0.98"
-    )
 
 
 class DataSection(_Section):
@@ -94,24 +84,11 @@ class DataSection(_Section):
 
 class TrainingSection(_Section):
     nodes: int = Field(50, ge=1, le=100_000, description="SPEC §4: N = 50 QPUs [P]")
-    participants: int = Field(10, ge=1, le=100_000, description="SPEC §5: m = 10 of 50 per round")
     batch_size: int = Field(32, ge=1, le=4096, description="samples per participant per round")
     shots: int | None = Field(512, ge=1, le=10**9, description="SPEC §3: S = 512; none = exact")
     optimizer: Literal["adam", "sgd"] = Field("adam", description="SPEC §3: Adam")
     lr: float = Field(0.05, gt=0, le=10, description="SPEC §3: lr 0.05")
-    aggregator: str = Field(
-        "mean", min_length=1, description="registry name of the aggregation rule"
-    )
     eval_every: int = Field(1, ge=1, le=100_000, description="rounds between test evaluations")
-
-    @model_validator(mode="after")
-    def _participants_fit(self) -> TrainingSection:
-        if self.participants > self.nodes:
-            raise ValueError(
-                f"training.participants: {self.participants} is not allowed; allowed: integer in "
-                f"[1, training.nodes = {self.nodes}]"
-            )
-        return self
 
 
 class NoiseSection(_Section):
@@ -131,23 +108,72 @@ class NoiseSection(_Section):
         return self
 
 
+class BrokerSection(_Section):
+    enabled: bool = Field(
+        True, description="SPEC §2: train through the cross-layer broker and the network"
+    )
+    payload: Literal["quantum", "classical"] = Field(
+        "quantum",
+        description="SPEC §4: gradients teleported as quantum payloads; classical = sent authenticated",
+    )
+    clip: float = Field(
+        1.0, gt=0, le=1e6, description="SPEC §4: payload components clipped to [-G, G], G = 1"
+    )
+
+
 class RunConfig(_Section):
-    """The whole configuration of one run."""
+    """The whole configuration of one run: our own sections plus each layer's own parameter model."""
 
     run: RunSection = RunSection()
-    model: ModelSection = ModelSection()
+    model: QNNParams = QNNParams()
     data: DataSection = DataSection()
     training: TrainingSection = TrainingSection()
     noise: NoiseSection = NoiseSection()
+    network: NetworkParams = NetworkParams()
+    scheduling: SchedulingParams = SchedulingParams()
+    consensus: ConsensusParams = ConsensusParams()
+    security: SecurityParams = SecurityParams()
+    broker: BrokerSection = BrokerSection()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nodes_from_training(cls, data: Any) -> Any:
+        """training.nodes is the one place N is set; the network topology takes it unless it says otherwise."""
+        if not isinstance(data, dict):
+            return data
+        training = data.get("training", {})
+        nodes = (
+            training.get("nodes", TrainingSection().nodes) if isinstance(training, dict) else None
+        )
+        net = data.get("network", {})
+        topo = net.get("topology", {}) if isinstance(net, dict) else None
+        valid = isinstance(nodes, int) and not isinstance(nodes, bool) and nodes >= 1
+        if valid and isinstance(topo, dict):
+            if "n_nodes" in topo and topo["n_nodes"] != nodes:
+                raise ValueError(
+                    f"network.topology.n_nodes: {topo['n_nodes']!r} is not allowed; allowed: training.nodes = {nodes}"
+                    " (set the number of nodes once, in training.nodes)"
+                )
+            data = {**data, "network": {**net, "topology": {**topo, "n_nodes": nodes}}}
+        return data
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
+        if self.scheduling.participants > self.training.nodes:
+            raise ValueError(
+                f"scheduling.participants: {self.scheduling.participants} is not allowed; allowed: integer in "
+                f"[1, training.nodes = {self.training.nodes}]"
+            )
         state_bytes = (
-            self.training.participants * self.training.batch_size * 16 * 2**self.model.n_qubits * 4
+            self.scheduling.participants
+            * self.training.batch_size
+            * 16
+            * 2**self.model.n_qubits
+            * 4
         )
         if state_bytes > STATE_MEMORY_LIMIT_BYTES:
             raise ValueError(
-                f"model.n_qubits: {self.model.n_qubits} is not allowed with {self.training.participants} "
+                f"model.n_qubits: {self.model.n_qubits} is not allowed with {self.scheduling.participants} "
                 f"participants x {self.training.batch_size} samples; allowed: a state under "
                 f"{STATE_MEMORY_LIMIT_BYTES // 2**30} GiB (this needs {state_bytes / 2**30:.1f} GiB)"
             )
@@ -391,11 +417,19 @@ def _none_strings(data: Any) -> Any:
 def to_toml(cfg: RunConfig) -> str:
     """Serialise a config as TOML (the run snapshot); ``None`` is written as the string "none"."""
     lines: list[str] = []
-    for section, values in cfg.model_dump(mode="json").items():
-        lines.append(f"[{section}]")
+
+    def table(prefix: str, values: dict[str, Any]) -> None:
+        lines.append(f"[{prefix}]")
+        nested = {k: v for k, v in values.items() if isinstance(v, dict)}
         for key, value in values.items():
-            lines.append(f"{key} = {_toml_value(value)}")
+            if key not in nested:
+                lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
+        for key, value in nested.items():
+            table(f"{prefix}.{key}", value)
+
+    for section, values in cfg.model_dump(mode="json").items():
+        table(section, values)
     return "\n".join(lines)
 
 

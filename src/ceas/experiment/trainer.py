@@ -17,29 +17,10 @@ import numpy as np
 
 from ceas.config import RunConfig
 from ceas.experiment.optim import OPTIMIZERS
-from ceas.qnn import CircuitSpec, NodeNoise, QNNModel
+from ceas.consensus.params import aggregator_from_params
+from ceas.qnn import NodeNoise, QNNModel
 from ceas.qnn.data import Dataset, load_dataset, partition
 from ceas.rng import stream
-
-
-def mean_aggregator(updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Uniform mean of the (n, d) updates (weights ignored): the FedAvg baseline."""
-    return updates.mean(axis=0)
-
-
-def build_aggregator(name: str):
-    """The aggregation rule named in the config, from the consensus layer's registry when it has one."""
-    try:
-        from ceas.consensus.aggregators import make_aggregator  # type: ignore[attr-defined]
-    except ImportError:
-        if name != "mean":
-            from ceas.errors import ConfigError
-
-            raise ConfigError(
-                f"training.aggregator: {name!r} is not allowed; allowed: one of 'mean'"
-            ) from None
-        return mean_aggregator
-    return make_aggregator(name)
 
 
 @dataclass(frozen=True)
@@ -76,20 +57,16 @@ class DataLevelTrainer:
             scheme=cfg.data.partition,
             alpha=cfg.data.alpha,
         )
-        self.spec = CircuitSpec(
-            n_qubits=cfg.model.n_qubits,
-            n_layers=cfg.model.n_layers,
-            entangler=cfg.model.entangler,
-            n_classes=self.data.n_classes,
-            reupload=cfg.model.reupload,
+        self.spec = cfg.model.circuit(self.data.n_classes)
+        self.model = QNNModel(
+            self.spec, loss=cfg.model.loss, output_scale=cfg.model.output_scale, init=cfg.model.init
         )
-        self.model = QNNModel(self.spec, loss=cfg.model.loss, output_scale=cfg.model.output_scale)
         noise_rng = stream(seed, "node-noise")
         self.depolarizing = noise_rng.uniform(
             cfg.noise.depolarizing_min, cfg.noise.depolarizing_max, size=cfg.training.nodes
         )
         self.readout_error = np.full(cfg.training.nodes, cfg.noise.readout_error)
-        self.aggregate = build_aggregator(cfg.training.aggregator)
+        self.aggregate = aggregator_from_params(cfg.consensus)
 
     # -- state -----------------------------------------------------------------------------------------------
     def initial_parameters(self) -> np.ndarray:
@@ -104,7 +81,9 @@ class DataLevelTrainer:
         """Participants (m,) and minibatch indices (m, B) of round ``t``, and the round's Generator for shots."""
         rng = stream(self.cfg.run.seed, "round", t)
         tr = self.cfg.training
-        participants = np.sort(rng.choice(tr.nodes, size=tr.participants, replace=False))
+        participants = np.sort(
+            rng.choice(tr.nodes, size=self.cfg.scheduling.participants, replace=False)
+        )
         batches = np.stack(
             [
                 rng.choice(
