@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import annotated_types
 import pytest
-from pydantic import BaseModel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from ceas.cli import main
 from ceas.config import RunConfig, load_config, to_toml, validate

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from ceas.config import RunConfig
-from ceas.experiment.optim import OPTIMIZERS
 from ceas.consensus.params import aggregator_from_params
+from ceas.experiment.optim import OPTIMIZERS
 from ceas.qnn import NodeNoise, QNNModel
 from ceas.qnn.data import Dataset, load_dataset, partition
 from ceas.rng import stream
