@@ -44,18 +44,19 @@ MAX_GROUP = 6
 def default_groups(n_qubits: int) -> tuple[int, ...]:
     """Group sizes (MSB first; the last one is the complex group) used for ``n_qubits``.
 
-    Up to 5 qubits the whole register is one complex group, so every step is one BLAS call per node
-    with all samples as rows. Above that, groups of 3: an 8×8 real matrix (and a 16×16 realified one for
-    the complex group) is where OpenBLAS's small-matrix kernels are fastest per qubit on the 2-core x86
-    machines we measured (see ``docs/performance.md``).
+    Up to 4 qubits the whole register is one complex group, so every step is one BLAS call per node
+    with all samples as rows. Above that, front groups of 3 qubits (an 8×8 real matrix is where
+    OpenBLAS's small kernels are fastest per qubit) and a complex group of 2 or 3 (its realified matrix is
+    twice as wide, so it pays to keep it small); see ``docs/performance.md`` for the sweep.
     """
-    if n_qubits <= 5:
+    if n_qubits <= 4:
         return (n_qubits,)
-    sizes = [3] * (n_qubits // 3)
     rem = n_qubits % 3
-    if rem:
-        sizes = [rem] + sizes if rem == 2 else [sizes[0] + 1] + sizes[1:]
-    return tuple(sizes)
+    if rem == 0:
+        return (3,) * (n_qubits // 3)
+    if rem == 2:
+        return (3,) * (n_qubits // 3) + (2,)
+    return (3,) * (n_qubits // 3 - 1) + (2, 2)
 
 
 @cache
@@ -216,17 +217,24 @@ def make_gates(plan: Plan, theta: np.ndarray, x: np.ndarray | None) -> Gates:
     """Gate data for parameters ``theta`` (cn, P) and, with re-uploading, inputs ``x`` (cn, cb, n)."""
     cn = theta.shape[0]
     th = theta.reshape(cn, plan.n_layers, plan.n, 2)
-    ry = th[..., 0][:, None]  # (cn, 1, L, n)
-    rz = th[..., 1][:, None]
+    # contiguous copies: ufuncs keep their inputs' memory order, and strided angle arrays would make every
+    # gate array below strided (several times slower to build and to use)
+    ry = np.ascontiguousarray(th[..., 0])[:, None]  # (cn, 1, L, n)
+    rz = np.ascontiguousarray(th[..., 1])[:, None]
     if plan.reupload:
         ry = ry + x[:, :, None, :]  # (cn, cb, L, n): RY(θ)RY(x) = RY(θ+x)
     a_last = plan.groups[-1][0]
-    per_group = []  # (forward operand, inverse operand), each (cn, 1|cb, L, G, G)
+    per_group = []  # (forward operand, inverse operand), each (cn, 1|cb, L, G, G), C-contiguous
+    # (BLAS runs ~20 % slower on transposed operands, and building Kᵀ directly is cheaper than copying)
     for a, g in plan.groups[:-1]:
-        k = kron_chain(ry_matrix(ry[..., a : a + g]))
-        per_group.append((np.ascontiguousarray(k.swapaxes(-1, -2)), k))
-    w = realify(kron_chain(local_unitary(ry[..., a_last:], rz[..., a_last:])))
-    per_group.append((np.ascontiguousarray(w.swapaxes(-1, -2)), w))
+        angle = ry[..., a : a + g]
+        per_group.append(
+            (kron_chain(ry_matrix(-angle)), kron_chain(ry_matrix(angle)))
+        )  # RY(θ)ᵀ = RY(-θ)
+    u = local_unitary(ry[..., a_last:], rz[..., a_last:])
+    u_dag = np.ascontiguousarray(np.conj(u).swapaxes(-1, -2))
+    # realify(K)ᵀ = realify(K†)
+    per_group.append((realify(kron_chain(u_dag)), realify(kron_chain(u))))
     fwd = [[f[:, :, layer] for f, _ in per_group] for layer in range(plan.n_layers)]
     bwd = [[b[:, :, layer] for _, b in per_group] for layer in range(plan.n_layers)]
     phases = None
@@ -347,10 +355,22 @@ def forward(
     return cur
 
 
-def expectations(plan: Plan, last: np.ndarray) -> np.ndarray:
-    """⟨Z_o⟩ of the readout qubits from the state returned by :func:`forward`: (cn, cb, O)."""
+def expectations(plan: Plan, last: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """⟨Z_o⟩ of the readout qubits from the state returned by :func:`forward`: (cn, cb, O).
+
+    ``scratch``: optional complex buffer of the same shape as ``last`` (avoids a temporary).
+    """
     flat = last.view(np.float64)
-    return np.square(flat) @ plan.readout2
+    out = None if scratch is None else scratch.view(np.float64)
+    return np.square(flat, out=out) @ plan.readout2
+
+
+def start_adjoint(plan: Plan, stack: np.ndarray, weights: np.ndarray, scratch: np.ndarray) -> None:
+    """λ = Σ_o w_o Z_o ψ: writes into ``stack[1]`` from ``stack[0]`` (the last-layer state) and weights
+    (cn, cb, O), using ``scratch`` (complex, like ``stack[0]``) for the real diagonal."""
+    diag = scratch.view(np.float64).reshape(-1)[: stack[0].size].reshape(stack[0].shape)
+    np.matmul(weights, plan.readout.T, out=diag)
+    np.multiply(stack[0], diag, out=stack[1])
 
 
 def backward(

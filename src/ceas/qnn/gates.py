@@ -69,12 +69,15 @@ def realify(mat: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray, shape (..., 2G, 2G), float64
+
+    Notes
+    -----
+    Over the columns (j, c'), row (i, 0) of W is the interleaved float view of the complex row
+    ``conj(K[i, :])`` and row (i, 1) that of ``1j·conj(K[i, :])``, so W is one stack of the two viewed as
+    floats (no strided element-wise writes).
     """
-    re, im = mat.real, mat.imag
     g = mat.shape[-1]
-    out = np.empty((*mat.shape[:-2], g, 2, g, 2))
-    out[..., :, 0, :, 0] = re
-    out[..., :, 0, :, 1] = -im
-    out[..., :, 1, :, 0] = im
-    out[..., :, 1, :, 1] = re
-    return out.reshape(*mat.shape[:-2], 2 * g, 2 * g)
+    out = np.empty((*mat.shape[:-1], 2, g), dtype=np.complex128)
+    np.conjugate(mat, out=out[..., 0, :])
+    np.multiply(out[..., 0, :], 1j, out=out[..., 1, :])
+    return out.view(np.float64).reshape(*mat.shape[:-2], 2 * g, 2 * g)

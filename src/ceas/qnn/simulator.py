@@ -187,10 +187,10 @@ class QNNSimulator:
         gates_of = self._gate_source(theta, x)
 
         def work(ws, nodes, samples):
-            a, b, _ = ws.views(nodes.stop - nodes.start, samples.stop - samples.start)
+            a, b, t = ws.views(nodes.stop - nodes.start, samples.stop - samples.start)
             engine.initial_state(self.plan, x[nodes, samples], a[0])
             last = engine.forward(self.plan, gates_of(nodes, samples), a[0], b[0])
-            out[nodes, samples] = engine.expectations(self.plan, last)
+            out[nodes, samples] = engine.expectations(self.plan, last, t)
 
         self._map(work, self._chunks(n_nodes, n_samples))
         return out
@@ -225,7 +225,7 @@ class QNNSimulator:
         cn, cb = last_state.shape[:2]
         a, b, t = ws.views(cn, cb)
         a[0] = last_state
-        np.multiply(a[0], weights @ self.plan.readout.T, out=a[1])
+        engine.start_adjoint(self.plan, a, weights, t)
         return engine.backward(self.plan, gates, a, b, t, per_sample)
 
     def expval_and_grad(self, theta, x, weights, *, reduce: bool = False):
@@ -276,11 +276,11 @@ class QNNSimulator:
             gates = gates_of(nodes, samples)
             engine.initial_state(self.plan, x[nodes, samples], a[0])
             last = engine.forward(self.plan, gates, a[0], b[0])
-            e = engine.expectations(self.plan, last)
+            e = engine.expectations(self.plan, last, t)
             e_out[nodes, samples] = e
             w = weight_fn(e, nodes, samples)
             s1, s2 = (a, b) if np.shares_memory(last, a) else (b, a)
-            np.multiply(s1[0], w @ self.plan.readout.T, out=s1[1])
+            engine.start_adjoint(self.plan, s1, w, t)
             g = engine.backward(self.plan, gates, s1, s2, t, per_sample)
             return g.reshape(cn, cb, n_params) if per_sample else g.reshape(cn, n_params)
 
@@ -304,11 +304,11 @@ class QNNSimulator:
         gates_of = self._gate_source(theta, x)
 
         def work(ws, nodes, samples):
-            a, b, _ = ws.views(nodes.stop - nodes.start, samples.stop - samples.start)
+            a, b, t = ws.views(nodes.stop - nodes.start, samples.stop - samples.start)
             engine.initial_state(self.plan, x[nodes, samples], a[0])
             last = engine.forward(self.plan, gates_of(nodes, samples), a[0], b[0])
             last_all[nodes, samples] = last
-            e_out[nodes, samples] = engine.expectations(self.plan, last)
+            e_out[nodes, samples] = engine.expectations(self.plan, last, t)
 
         self._map(work, self._chunks(n_nodes, n_samples))
         return last_all, e_out
