@@ -109,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     except click_exc.UsageError as exc:
         print(f"ceas: error: {exc.format_message()}", file=sys.stderr)
         return 2
-    except click_exc.Abort:
+    except typer.Abort:
         print("ceas: aborted", file=sys.stderr)
         return 130
-    except click_exc.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
     return 0
 

@@ -60,7 +60,9 @@ def deliver(
             f"pair_visibility must have shape (m, P, S_p) = {gradients.shape} + (S_p,), got {w.shape}"
         )
     if v_hat.shape != (gradients.shape[0],):
-        raise ValidationError(f"visibility_estimate must have shape ({gradients.shape[0]},), got {v_hat.shape}")
+        raise ValidationError(
+            f"visibility_estimate must have shape ({gradients.shape[0]},), got {v_hat.shape}"
+        )
     if np.any(w < -1 / 3 - 1e-12) or np.any(w > 1 + 1e-12):
         raise ValidationError("pair visibilities must be in [-1/3, 1] (fidelity in [0, 1])")
     if np.any(v_hat <= 0):
@@ -72,7 +74,9 @@ def deliver(
     return clip * mean_outcome / v_hat[:, None]
 
 
-def payload_variance(gradients: np.ndarray, visibility: float | np.ndarray, copies: int, clip: float) -> np.ndarray:
+def payload_variance(
+    gradients: np.ndarray, visibility: float | np.ndarray, copies: int, clip: float
+) -> np.ndarray:
     """Analytic variance of :func:`deliver`'s estimate when every pair has visibility w = v̂:
     G²(1 − w² z²)/(S_p w²), elementwise."""
     z = encode(np.asarray(gradients, dtype=float), clip)

@@ -33,6 +33,17 @@ class RunResult:
     summary: dict[str, Any]
 
 
+def make_trainer(cfg: RunConfig) -> DataLevelTrainer:
+    """The broker (network, scheduling, security, consensus) when ``broker.enabled``, else plain data-level training."""
+    if cfg.broker.enabled:
+        from ceas.broker.round import BrokerTrainer
+
+        trainer = BrokerTrainer(cfg)
+        trainer.start()
+        return trainer
+    return DataLevelTrainer(cfg)
+
+
 def run_dir_of(cfg: RunConfig) -> Path:
     return Path(cfg.run.out_dir) / cfg.run.name
 
@@ -88,7 +99,7 @@ def run(
             f"run folder {str(out)!r} already holds a run; pass --resume to continue it, --overwrite to replace it, "
             "or choose another run.name"
         )
-    trainer = DataLevelTrainer(cfg)
+    trainer = make_trainer(cfg)
     optimizer = trainer.make_optimizer()
     rows: list[dict[str, Any]] = []
     start_round = 0
@@ -103,6 +114,8 @@ def run(
             )
         theta = arrays["theta"]
         optimizer.load_state(arrays)
+        if "extra_state" in arrays:
+            trainer.load_extra_state(arrays["extra_state"].tobytes())
         rows = meta["metrics"]
         start_round = resumed_from = int(meta["next_round"])
     elif overwrite and out.exists():
@@ -113,7 +126,10 @@ def run(
     def checkpoint(next_round: int) -> None:
         store.write_metrics(out / store.METRICS, rows)
         meta = {"next_round": next_round, "config_digest": cfg.digest(), "metrics": rows}
-        store.save_checkpoint(ckpt_path, arrays={"theta": theta, **optimizer.state()}, meta=meta)
+        arrays = {"theta": theta, **optimizer.state()}
+        if hasattr(trainer, "extra_state"):
+            arrays["extra_state"] = np.frombuffer(trainer.extra_state(), dtype=np.uint8)
+        store.save_checkpoint(ckpt_path, arrays=arrays, meta=meta)
 
     t0 = time.perf_counter()
     total = cfg.run.rounds
