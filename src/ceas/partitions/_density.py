@@ -1,0 +1,110 @@
+"""Batched density-matrix kernels for the partitioned circuits: states of shape (M, D, D), D = 2^n.
+
+M stacks whatever the caller batches (nodes × shifted parameter sets × samples). Wire 0 is the most significant
+bit, as in :mod:`ceas.qnn.circuit`. No validation here; the schemes check their inputs once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ceas.qnn.circuit import z_signs
+from ceas.qnn.gates import kron_chain, kron_vectors
+
+# Local gates are applied to groups of up to this many qubits at once: one (2^g × 2^g) matmul per side.
+GROUP = 4
+
+
+@dataclass(frozen=True)
+class Permute:
+    """A run of CNOTs as a basis permutation: ρ → CρC†, given by the inverse permutation ``inverse`` (D,)."""
+
+    inverse: np.ndarray
+
+
+@dataclass(frozen=True)
+class Depolarise:
+    """Teleportation of ``qubit`` through the pair in werner column ``slot``: ρ → wρ + (1-w)·tr_q(ρ)⊗I/2."""
+
+    qubit: int
+    slot: int
+
+
+@dataclass(frozen=True)
+class RemoteCNOTNoise:
+    """Error channel of a remote CNOT (control, target) through the pair in probability column ``slot``."""
+
+    control: int
+    target: int
+    slot: int
+
+
+def product_state(x: np.ndarray) -> np.ndarray:
+    """ρ = |v⟩⟨v| with |v⟩ = ⊗_q RY(x_q)|0⟩; x (M, n) radians -> (M, D, D) complex."""
+    half = x / 2.0
+    v = kron_vectors(np.stack([np.cos(half), np.sin(half)], axis=-1))
+    return (v[:, :, None] * v[:, None, :]).astype(np.complex128)
+
+
+def zero_state(m: int, dim: int) -> np.ndarray:
+    """|0…0⟩⟨0…0|, shape (M, D, D)."""
+    rho = np.zeros((m, dim, dim), dtype=np.complex128)
+    rho[:, 0, 0] = 1.0
+    return rho
+
+
+def apply_local(rho: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """ρ → KρK† with K = ⊗_q u_q; u (M, n, 2, 2) per state. Returns a new (M, D, D) array."""
+    m, dim, _ = rho.shape
+    n = u.shape[1]
+    for start in range(0, n, GROUP):  # loop over qubit groups (n/4 of them), each a batched matmul
+        g = min(GROUP, n - start)
+        k = kron_chain(u[:, start : start + g])[:, None]  # (M, 1, G, G)
+        size = 2**g
+        before, after = 2**start, 2 ** (n - start - g)
+        rho = np.matmul(k, rho.reshape(m, before, size, after * dim))  # rows
+        rho = np.matmul(
+            k.conj(), rho.reshape(m, dim * before, size, after)
+        )  # columns: (ρK†)ᵀ = K̄ρᵀ
+        rho = rho.reshape(m, dim, dim)
+    return rho
+
+
+def apply_permute(rho: np.ndarray, op: Permute) -> np.ndarray:
+    """ρ → CρC† for the basis permutation C|j⟩ = |c[j]⟩: (CρC†)[k, l] = ρ[c⁻¹[k], c⁻¹[l]]."""
+    inv = op.inverse
+    return rho[:, inv[:, None], inv[None, :]]
+
+
+def depolarise(rho: np.ndarray, qubit: int, n: int, w: np.ndarray) -> np.ndarray:
+    """ρ → wρ + (1-w)·tr_q(ρ)⊗I/2 on ``qubit``; w (M,). Returns a new array."""
+    m, dim, _ = rho.shape
+    a, b = 2**qubit, 2 ** (n - qubit - 1)
+    r = rho.reshape(m, a, 2, b, a, 2, b)
+    half_trace = 0.5 * (r[:, :, 0, :, :, 0, :] + r[:, :, 1, :, :, 1, :])
+    out = w[:, None, None, None, None, None, None] * r
+    lost = (1.0 - w)[:, None, None, None, None]
+    out[:, :, 0, :, :, 0, :] += lost * half_trace
+    out[:, :, 1, :, :, 1, :] += lost * half_trace
+    return out.reshape(m, dim, dim)
+
+
+def remote_cnot_noise(
+    rho: np.ndarray, control: int, target: int, n: int, probs: np.ndarray
+) -> np.ndarray:
+    """ρ → p_II ρ + p_IX X_tρX_t + p_ZI Z_cρZ_c + p_ZX (Z_cX_t)ρ(Z_cX_t); probs (M, 4) in that order."""
+    index = np.arange(2**n)
+    sign = z_signs(n)[:, control]
+    s = sign[:, None] * sign[None, :]  # Z_c ρ Z_c = s ∘ ρ
+    flip = index ^ (1 << (n - 1 - target))
+    flipped = rho[:, flip[:, None], flip[None, :]]  # X_t ρ X_t
+    p = probs[:, :, None, None]
+    return (p[:, 0] + p[:, 2] * s) * rho + (p[:, 1] + p[:, 3] * s) * flipped
+
+
+def z_expectations(rho: np.ndarray, qubits: tuple[int, ...], n: int) -> np.ndarray:
+    """⟨Z_q⟩ = tr(Z_q ρ) for each of ``qubits``: (M, D, D) -> (M, len(qubits)) float."""
+    diag = np.real(np.diagonal(rho, axis1=1, axis2=2))
+    return diag @ z_signs(n)[:, list(qubits)]

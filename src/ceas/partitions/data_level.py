@@ -1,0 +1,72 @@
+"""(a) Data-level partition (Fig. 1a, the default): every QPU runs the whole circuit U(θ)V(x) on its own data.
+
+The circuit itself needs no pairs; the pairs of this scheme carry gradient payloads and keys, which the broker
+budgets (SPEC §4). Training with it is :mod:`ceas.experiment.trainer`; this class gives the scheme the same
+interface as the others, backed by the pure-state :class:`~ceas.qnn.QNNSimulator`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ceas.errors import ValidationError
+from ceas.partitions.base import check_inputs, check_werner, shift_rule, shifted_thetas
+from ceas.partitions.registry import register_scheme
+from ceas.qnn._validate import generator, positive_int
+from ceas.qnn.circuit import CircuitSpec
+from ceas.qnn.simulator import QNNSimulator
+
+
+@register_scheme("data")
+class DataLevel:
+    """The monolithic circuit on one QPU.
+
+    Parameters
+    ----------
+    spec : CircuitSpec
+    simulator : QNNSimulator, optional
+        Shared simulator for ``spec``; built when omitted.
+    """
+
+    name = "data"
+    n_qpus = 1
+    pair_shape: tuple[int, ...] = (0,)
+    links: tuple[tuple[int, int], ...] = ()
+    pairs_per_link: tuple[int, ...] = ()
+
+    def __init__(self, spec: CircuitSpec, *, simulator: QNNSimulator | None = None):
+        if not isinstance(spec, CircuitSpec):
+            raise ValidationError(f"spec must be a CircuitSpec, got {type(spec).__name__}")
+        if simulator is not None and simulator.spec != spec:
+            raise ValidationError("simulator must be built for the same CircuitSpec as the scheme")
+        self.spec = spec
+        self.simulator = simulator if simulator is not None else QNNSimulator(spec)
+
+    @classmethod
+    def from_params(cls, params, spec: CircuitSpec) -> DataLevel:
+        return cls(spec)
+
+    @property
+    def pairs_per_run(self) -> int:
+        return 0
+
+    def expval(self, theta, x, werner=1.0) -> np.ndarray:
+        """Exact ⟨Z⟩ (N, B, O); ``werner`` has nothing to act on (pair_shape (0,)) and is only checked."""
+        theta, x = check_inputs(self.spec, theta, x)
+        check_werner(werner, theta.shape[0], self.pair_shape)
+        return self.simulator.expval(theta, x)
+
+    def expval_and_jacobian(
+        self, theta, x, werner=1.0, *, shots: int | None = None, rng=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Expectations (N, B, O) and parameter-shift Jacobian (N, B, O, P), as the other schemes."""
+        theta, x = check_inputs(self.spec, theta, x)
+        check_werner(werner, theta.shape[0], self.pair_shape)
+        if shots is not None:
+            positive_int("shots", shots)
+            generator("rng", rng)
+        n_nodes, n_sets = theta.shape[0], 2 * self.spec.n_params + 1
+        shifted = shifted_thetas(theta).reshape(-1, self.spec.n_params)
+        e_all = self.simulator.expval(shifted, np.repeat(x, n_sets, axis=0))
+        e_all = e_all.reshape(n_nodes, n_sets, x.shape[1], self.spec.n_outputs)
+        return shift_rule(e_all, self.spec.n_params, shots, rng)
