@@ -95,6 +95,69 @@ def plot(run_dir: Annotated[Path, typer.Argument(help="a run folder (runs/<name>
     typer.echo(str(run_dir / "accuracy.png"))
 
 
+@app.command()
+def reproduce(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="small configuration (minutes on 2 cores)")
+    ] = False,
+    seeds: Annotated[
+        int | None, typer.Option(min=1, max=100, help="seeds per scenario (default 5; quick 2)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="results folder")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="parallel runs")] = 2,
+    set_: SetOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Reproduce the headline comparison (CEAS vs random selection and oblivious baselines under attack)."""
+    from ceas.experiment.reproduce import reproduce as run_reproduce
+
+    res = run_reproduce(
+        "paper",
+        quick=quick,
+        seeds=seeds,
+        out=out,
+        workers=workers,
+        overrides=set_ or [],
+        progress=not quiet,
+    )
+    typer.echo((res["out"] / "report.md").read_text())
+    typer.echo(f"results in {res['out']}")
+
+
+network_app = typer.Typer(help="The quantum network layer on its own.", no_args_is_help=True)
+app.add_typer(network_app, name="network")
+
+
+@network_app.command("simulate")
+def network_simulate(
+    config: ConfigArg,
+    duration: Annotated[float, typer.Option(help="simulated seconds (> 0)")] = 10.0,
+    rate: Annotated[float, typer.Option(min=0.0, help="pairs wanted per link per second")] = 10.0,
+    min_fidelity: Annotated[
+        float | None, typer.Option(help="only pairs at least this good are used")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="write a PNG of the report here")] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Simulate the network under a simple demand; print per-link supply, fidelity at use, expiries, utilisation."""
+    from rich.console import Console
+
+    from ceas.config import load_config
+    from ceas.network.simulate import Demand, plot_report, report_table, simulate
+
+    cfg = load_config(config, set_ or [])
+    report = simulate(
+        cfg.network,
+        duration,
+        seed=cfg.run.seed,
+        demand=Demand(rate_hz=rate, min_fidelity=min_fidelity),
+    )
+    Console(width=None if sys.stdout.isatty() else 160).print(report_table(report))
+    if plot is not None:
+        plot_report(report, plot)
+        typer.echo(str(plot))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit status 2."""
     try:

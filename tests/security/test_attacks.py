@@ -284,3 +284,16 @@ def test_impersonation_readdresses_a_byzantine_message():
     (fake,) = Impersonation(1).inject(ChannelView(0, (wire,), (), (0, 1), (2,)), rng())
     assert fake[:9] == wire[:9] and fake[13:] == wire[13:]  # same bytes but the node id field
     assert int.from_bytes(fake[9:13], "big") in (0, 1)
+
+
+def test_alie_with_byzantine_majority_uses_the_largest_scale():
+    """A round where f >= floor(n/2 + 1) (possible under random selection) must not crash: z = Phi^-1((n-1)/n)."""
+    import numpy as np
+    from scipy import stats
+
+    from ceas.security.attacks import ALIE
+
+    honest = np.array([[1.0, 0.0], [3.0, 2.0], [2.0, 1.0], [2.0, 1.0]])
+    out = ALIE()(honest, 6, np.random.default_rng(0))
+    z = stats.norm.ppf(9 / 10)
+    np.testing.assert_allclose(out, np.tile(honest.mean(0) - z * honest.std(0), (6, 1)))

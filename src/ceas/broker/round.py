@@ -449,12 +449,23 @@ class BrokerTrainer(DataLevelTrainer):
             else 0.0
         )
         honest_mask = ~self.is_byzantine[participants]
+        # gradient variance (SPEC §8): squared distance of the aggregate from the honest full-batch gradient
+        _, g_full = self.model.loss_and_grad(
+            theta[None, :],
+            self.data.x_train[None],
+            self.data.y_train[None],
+            noise=None,
+            shots=None,
+            rng=None,
+        )
+        agg_err = float(np.mean((update - g_full[0]) ** 2)) if update is not None else math.nan
         row: dict[str, Any] = {
             "round": t,
             "train_loss": float(np.mean(losses[honest_mask]))
             if honest_mask.any()
             else float("nan"),
             "grad_norm": float(np.linalg.norm(update)) if update is not None else 0.0,
+            "aggregate_mse": agg_err,
             "participants": int(m),
             "byzantine_participants": int(byz.sum()),
             "accepted": int(accepted.sum()),

@@ -305,7 +305,13 @@ class ALIE:
         arr, mu, f = _honest_mean(honest, f)
         if f == 0:
             return np.empty((0, arr.shape[1]))
-        z = alie_z(arr.shape[0] + f, f) if self.z is None else self.z
+        n = arr.shape[0] + f
+        if self.z is None:
+            # With a Byzantine majority in the round (s <= 0) the formula has no solution; the adversary then
+            # uses its largest meaningful scale, s = 1 (it needs no honest node to look like it any more).
+            z = alie_z(n, f) if (n // 2 + 1) - f > 0 else float(stats.norm.ppf((n - 1) / n))
+        else:
+            z = self.z
         return _repeat(mu - z * arr.std(axis=0), f)
 
     @classmethod
