@@ -213,8 +213,13 @@ class Gates:
         )
 
 
-def make_gates(plan: Plan, theta: np.ndarray, x: np.ndarray | None) -> Gates:
-    """Gate data for parameters ``theta`` (cn, P) and, with re-uploading, inputs ``x`` (cn, cb, n)."""
+def make_gates(
+    plan: Plan, theta: np.ndarray, x: np.ndarray | None, *, inverse: bool = True
+) -> Gates:
+    """Gate data for parameters ``theta`` (cn, P) and, with re-uploading, inputs ``x`` (cn, cb, n).
+
+    ``inverse=False`` skips the operands only the backward pass uses (``bwd`` is then empty).
+    """
     cn = theta.shape[0]
     th = theta.reshape(cn, plan.n_layers, plan.n, 2)
     # contiguous copies: ufuncs keep their inputs' memory order, and strided angle arrays would make every
@@ -228,15 +233,19 @@ def make_gates(plan: Plan, theta: np.ndarray, x: np.ndarray | None) -> Gates:
     # (BLAS runs ~20 % slower on transposed operands, and building Kᵀ directly is cheaper than copying)
     for a, g in plan.groups[:-1]:
         angle = ry[..., a : a + g]
-        per_group.append(
-            (kron_chain(ry_matrix(-angle)), kron_chain(ry_matrix(angle)))
-        )  # RY(θ)ᵀ = RY(-θ)
+        per_group.append(  # RY(θ)ᵀ = RY(-θ)
+            (kron_chain(ry_matrix(-angle)), kron_chain(ry_matrix(angle)) if inverse else None)
+        )
     u = local_unitary(ry[..., a_last:], rz[..., a_last:])
     u_dag = np.ascontiguousarray(np.conj(u).swapaxes(-1, -2))
     # realify(K)ᵀ = realify(K†)
-    per_group.append((realify(kron_chain(u_dag)), realify(kron_chain(u))))
+    per_group.append((realify(kron_chain(u_dag)), realify(kron_chain(u)) if inverse else None))
     fwd = [[f[:, :, layer] for f, _ in per_group] for layer in range(plan.n_layers)]
-    bwd = [[b[:, :, layer] for _, b in per_group] for layer in range(plan.n_layers)]
+    bwd = (
+        [[b[:, :, layer] for _, b in per_group] for layer in range(plan.n_layers)]
+        if inverse
+        else []
+    )
     phases = None
     if plan.n_front:
         # diagonal of ⊗ RZ over the front qubits, spread over the complex group's amplitudes so that the

@@ -136,6 +136,14 @@ class QNNSimulator:
             for b0 in range(0, n_samples, cb)
         ]
 
+    def _node_block(self) -> int:
+        """Nodes per block for calls over very many (virtual) nodes, e.g. the 2P+1 shifted circuits of
+        parameter shift: keeps the per-node gate data (matrices and the RZ diagonal) near 64 MiB."""
+        plan = self.plan
+        mats = sum(4**g for _, g in plan.groups[:-1]) + 4 ** (plan.g_last + 1)
+        per_node = plan.n_layers * (8 * 2 * mats + 16 * plan.dim)
+        return max(1, (64 * 2**20) // per_node)
+
     def _workspace(self, capacity: int) -> engine.Workspace:
         ws = getattr(self._local, "ws", None)
         if ws is None or ws.capacity < capacity:
@@ -156,14 +164,15 @@ class QNNSimulator:
         with _blas_single_thread(), ThreadPoolExecutor(workers) as pool:
             return list(pool.map(run, chunks))
 
-    def _gate_source(self, theta: np.ndarray, x: np.ndarray) -> Callable:
+    def _gate_source(self, theta: np.ndarray, x: np.ndarray, inverse: bool = True) -> Callable:
         """``gates(nodes, samples)`` for the chunks of one call: built once for all nodes when gates are
-        shared by a node's samples, per chunk when re-uploading makes them differ per sample."""
+        shared by a node's samples, per chunk when re-uploading makes them differ per sample.
+        ``inverse=False`` for forward-only work."""
         if self.plan.reupload:
             return lambda nodes, samples: engine.make_gates(
-                self.plan, theta[nodes], x[nodes, samples]
+                self.plan, theta[nodes], x[nodes, samples], inverse=inverse
             )
-        shared = engine.make_gates(self.plan, theta, None)
+        shared = engine.make_gates(self.plan, theta, None, inverse=inverse)
         return shared.select
 
     # ---------------------------------------------------------------------------------------------------------
@@ -182,9 +191,18 @@ class QNNSimulator:
         ndarray, shape (N, B, O)
         """
         theta, x = self._check(theta, x)
+        return self._expval(theta, x)
+
+    def _expval(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """:meth:`expval` on checked inputs, in blocks of nodes so gate data stay small."""
         n_nodes, n_samples = x.shape[:2]
         out = np.empty((n_nodes, n_samples, self.spec.n_outputs))
-        gates_of = self._gate_source(theta, x)
+        block = self._node_block()
+        if n_nodes > block:
+            for n0 in range(0, n_nodes, block):
+                out[n0 : n0 + block] = self._expval(theta[n0 : n0 + block], x[n0 : n0 + block])
+            return out
+        gates_of = self._gate_source(theta, x, inverse=False)
 
         def work(ws, nodes, samples):
             a, b, t = ws.views(nodes.stop - nodes.start, samples.stop - samples.start)
@@ -201,7 +219,7 @@ class QNNSimulator:
         n_nodes, n_samples = x.shape[:2]
         self._check_memory(n_nodes * n_samples, "state")
         out = np.empty((n_nodes, n_samples, self.spec.dim), dtype=np.complex128)
-        gates_of = self._gate_source(theta, x)
+        gates_of = self._gate_source(theta, x, inverse=False)
 
         def work(ws, nodes, samples):
             a, b, _ = ws.views(nodes.stop - nodes.start, samples.stop - samples.start)
@@ -377,7 +395,7 @@ class QNNSimulator:
         out = np.empty((n_nodes, n_samples, n_layers, n, 2))
         zsign = z_signs(n)
         th = theta.reshape(n_nodes, n_layers, n, 2)
-        gates_of = self._gate_source(theta, x)
+        gates_of = self._gate_source(theta, x, inverse=False)
 
         def work(ws, nodes, samples):
             cn, cb = nodes.stop - nodes.start, samples.stop - samples.start
@@ -468,7 +486,7 @@ class QNNSimulator:
         n_params = self.spec.n_params
         factor = self._contraction(noise, n_nodes)
         shifted = _shifted_thetas(theta, np.pi / 2)  # (N, 2P+1, P)
-        e_all = self.expval(
+        e_all = self._expval(
             shifted.reshape(-1, n_params), np.repeat(x, 2 * n_params + 1, axis=0)
         ).reshape(n_nodes, 2 * n_params + 1, n_samples, self.spec.n_outputs)
         e_all *= factor[:, None, None, None]
