@@ -97,6 +97,29 @@ def _run_one(cfg: RunConfig) -> dict[str, Any]:
     return {"name": cfg.run.name, "metrics": result.metrics}
 
 
+def run_many(configs: list[RunConfig], *, workers: int = 2, progress: bool = True) -> list[dict[str, Any]]:
+    """Run (or reuse, or resume) every config in a process pool; results in the order given."""
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(_run_one, c) for c in configs]
+        if not progress:
+            return [f.result() for f in futures]
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        results = []
+        with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+            task = bar.add_task("runs", total=len(futures))
+            for f in futures:
+                results.append(f.result())
+                bar.advance(task)
+        return results
+
+
 def _mean_ci(values: list[float]) -> tuple[float, float]:
     """Mean and half-width of a 95 % t-interval (0 for a single value)."""
     x = np.asarray([v for v in values if not math.isnan(v)], float)
@@ -150,8 +173,10 @@ def report(table: dict[str, Any], *, title: str) -> str:
     lines = [
         f"## {title}",
         "",
-        "| scenario | seeds | final accuracy | mean acc. last 10 % | utilisation | "
-        "fidelity at use | aggregate MSE |",
+        (
+            "| scenario | seeds | final accuracy | mean acc. last 10 % | utilisation | "
+            "fidelity at use | aggregate MSE |"
+        ),
         "|---|---|---|---|---|---|---|",
     ]
     for name, row in table.items():
@@ -163,8 +188,10 @@ def report(table: dict[str, Any], *, title: str) -> str:
         gap = table["ceas"]["final10_accuracy"][0] - table["random-fedavg"]["final10_accuracy"][0]
         lines += [
             "",
-            f"CEAS − random selection (mean accuracy over the last 10 % of rounds): "
-            f"{100 * gap:+.1f} points (paper: +10 to +15).",
+            (
+                f"CEAS − random selection (mean accuracy over the last 10 % of rounds): "
+                f"{100 * gap:+.1f} points (paper: +10 to +15)."
+            ),
         ]
     return "\n".join(lines) + "\n"
 
@@ -183,31 +210,7 @@ def reproduce(
     seeds = seeds if seeds is not None else (2 if quick else 5)
     out = Path(out or ("runs/reproduce-quick" if quick else "runs/reproduce"))
     configs = plan(base, quick=quick, seeds=seeds, out=out, overrides=overrides or [])
-    results: list[dict[str, Any]] = []
-    if progress:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        bar = Progress(
-            TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-        )
-    else:
-        bar = None
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_run_one, c) for c in configs]
-        if bar is not None:
-            with bar:
-                task = bar.add_task("runs", total=len(futures))
-                for f in futures:
-                    results.append(f.result())
-                    bar.advance(task)
-        else:
-            results = [f.result() for f in futures]
+    results = run_many(configs, workers=workers, progress=progress)
     table = summarise(results)
     title = f"Headline comparison ({'quick' if quick else 'paper'} configuration, {seeds} seeds)"
     store.write_json_atomic(out / "results.json", {"title": title, "scenarios": table})
