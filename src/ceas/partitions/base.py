@@ -262,10 +262,10 @@ class DensityScheme:
         n_samples = x.shape[1]
         th = np.broadcast_to(theta[:, :, None, :], (n_nodes, n_sets, n_samples, n_params))
         xs = np.broadcast_to(x[:, None], (n_nodes, n_sets, n_samples, x.shape[2]))
-        ws = werner.reshape(n_nodes, 1, 1, -1)
+        ws = werner.reshape(n_nodes, 1, 1, self.pairs_per_run)
         ws = np.broadcast_to(ws, (n_nodes, n_sets, n_samples, ws.shape[-1]))
-        th, xs, ws = (a.reshape(-1, a.shape[-1]) for a in (th, xs, ws))
-        total = th.shape[0]
+        total = n_nodes * n_sets * n_samples
+        th, xs, ws = (a.reshape(total, a.shape[-1]) for a in (th, xs, ws))
         per_chunk = max(1, CHUNK_BYTES // (16 * self.spec.dim**2))
         out = np.empty((total, self.spec.n_outputs))
         for start in range(0, total, per_chunk):  # chunks bound the memory of one call
