@@ -16,11 +16,11 @@ from contextlib import nullcontext
 import numpy as np
 
 from ceas.errors import ValidationError
-from ceas.qnn import engine
+from ceas.qnn import engine, qfi
+from ceas.qnn import shots as shots_module
 from ceas.qnn._validate import positive_int, real_array, shape_is
-from ceas.qnn.circuit import CircuitSpec, z_signs
+from ceas.qnn.circuit import CircuitSpec
 from ceas.qnn.noise import NodeNoise, depolarised_qfi
-from ceas.qnn.shots import sample_expval
 
 # Bytes of one state buffer per chunk. The engine keeps about five such buffers per worker; 1 MiB keeps
 # a worker's working set inside a 32 MiB L3 cache shared by a few cores.
@@ -95,7 +95,11 @@ class QNNSimulator:
                     f"{spec.n_qubits}, got {group_sizes!r}"
                 )
         self.plan = engine.make_plan(spec, group_sizes)
-        self._local = threading.local()
+        # Workspaces outlive calls (their buffers stay mapped: no page faults on the next call) and are
+        # handed to whichever thread runs a chunk; the executor's threads persist between calls too.
+        self._spare: list[engine.Workspace] = []
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     # ---------------------------------------------------------------------------------------------------------
     # validation
@@ -144,25 +148,39 @@ class QNNSimulator:
         per_node = plan.n_layers * (8 * 2 * mats + 16 * plan.dim)
         return max(1, (64 * 2**20) // per_node)
 
-    def _workspace(self, capacity: int) -> engine.Workspace:
-        ws = getattr(self._local, "ws", None)
-        if ws is None or ws.capacity < capacity:
-            ws = engine.Workspace(self.spec.dim, capacity)
-            self._local.ws = ws
-        return ws
+    def _acquire(self, capacity: int) -> engine.Workspace:
+        with self._lock:
+            for i, ws in enumerate(self._spare):
+                if ws.capacity >= capacity:
+                    return self._spare.pop(i)
+            if self._spare:  # too small for this call: drop one, allocate a bigger one
+                self._spare.pop()
+        return engine.Workspace(self.spec.dim, capacity)
+
+    def _release(self, ws: engine.Workspace) -> None:
+        with self._lock:
+            self._spare.append(ws)
 
     def _map(self, func: Callable, chunks: list) -> list:
         """``[func(ws, nodes, samples) for chunks]``, spread over worker threads, in order."""
         capacity = max((c[0].stop - c[0].start) * (c[1].stop - c[1].start) for c in chunks)
 
         def run(chunk):
-            return func(self._workspace(capacity), *chunk)
+            ws = self._acquire(capacity)
+            try:
+                return func(ws, *chunk)
+            finally:
+                self._release(ws)
 
         workers = min(self.threads or _available_cores(), len(chunks))
         if workers <= 1:
             return [run(c) for c in chunks]
-        with _blas_single_thread(), ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(run, chunks))
+        if self._pool is None or self._pool._max_workers != workers:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="ceas-qnn")
+        with _blas_single_thread():
+            return list(self._pool.map(run, chunks))
 
     def _gate_source(self, theta: np.ndarray, x: np.ndarray, inverse: bool = True) -> Callable:
         """``gates(nodes, samples)`` for the chunks of one call: built once for all nodes when gates are
@@ -380,75 +398,22 @@ class QNNSimulator:
         return np.stack(grads, axis=2)
 
     # ---------------------------------------------------------------------------------------------------------
-    # quantum Fisher information
+    # quantum Fisher information and parameter shift (implemented in ceas.qnn.qfi / ceas.qnn.shots)
     # ---------------------------------------------------------------------------------------------------------
     def qfi_diagonal(self, theta, x) -> np.ndarray:
-        """Diagonal of the pure-state QFI, F_pp = 4·(Fubini–Study metric)_pp, shape (N, B, P).
+        """Diagonal of the pure-state QFI (= 4 × Fubini–Study metric), shape (N, B, P).
 
-        For a gate exp(-iθ_p P_p/2) with Pauli generator P_p, F_pp = 1 - ⟨P_p⟩², the expectation taken in
-        the state at the gate. At each layer's input state every RY has generator Y and every RZ (applied
-        after the RY(θ'_q) of its qubit) the generator RY(θ')†·Z·RY(θ') = cos θ' Z - sin θ' X.
+        See :func:`ceas.qnn.qfi.qfi_diagonal`.
         """
-        theta, x = self._check(theta, x)
-        n_nodes, n_samples = x.shape[:2]
-        n, n_layers = self.spec.n_qubits, self.spec.n_layers
-        out = np.empty((n_nodes, n_samples, n_layers, n, 2))
-        zsign = z_signs(n)
-        th = theta.reshape(n_nodes, n_layers, n, 2)
-        gates_of = self._gate_source(theta, x, inverse=False)
-
-        def work(ws, nodes, samples):
-            cn, cb = nodes.stop - nodes.start, samples.stop - samples.start
-            a, b, _ = ws.views(cn, cb)
-            gates = gates_of(nodes, samples)
-            engine.initial_state(self.plan, x[nodes, samples], a[0])
-            ry = th[nodes, None, :, :, 0]  # (cn, 1, L, n)
-            if self.plan.reupload:
-                ry = ry + x[nodes, samples][:, :, None, :]
-            block = np.empty((cn, cb, n_layers, n, 2))
-
-            def hook(layer, psi):
-                ez, ex, ey = _pauli_expectations(psi, zsign)
-                ang = ry[:, :, layer]
-                block[:, :, layer, :, 0] = 1.0 - ey**2
-                block[:, :, layer, :, 1] = 1.0 - (np.cos(ang) * ez - np.sin(ang) * ex) ** 2
-
-            engine.forward(self.plan, gates, a[0], b[0], hook=hook)
-            out[nodes, samples] = block
-
-        self._map(work, self._chunks(n_nodes, n_samples))
-        return out.reshape(n_nodes, n_samples, self.spec.n_params)
+        return qfi.qfi_diagonal(self, theta, x)
 
     def qfi_matrix(self, theta, x, *, max_params: int = 256) -> np.ndarray:
-        """Full pure-state QFI F_ij = 4 Re[⟨∂_iψ|∂_jψ⟩ - ⟨∂_iψ|ψ⟩⟨ψ|∂_jψ⟩], shape (N, B, P, P).
+        """Full pure-state QFI, shape (N, B, P, P), for P <= ``max_params``.
 
-        The state derivatives come from the exact state-level shift rule ∂_pψ = (ψ(θ+π/2·e_p) -
-        ψ(θ-π/2·e_p)) / (2√2), so this costs 2P forward passes and N·B·P states of memory: for small
-        parameter counts only (P <= ``max_params``).
+        See :func:`ceas.qnn.qfi.qfi_matrix`.
         """
-        theta, x = self._check(theta, x)
-        n_params = self.spec.n_params
-        if n_params > max_params:
-            raise ValidationError(
-                f"qfi_matrix needs P <= max_params = {max_params} parameters, got P = {n_params}; "
-                "use qfi_diagonal for large circuits"
-            )
-        n_nodes, n_samples = x.shape[:2]
-        self._check_memory(n_nodes * n_samples * (2 * n_params + 1), "qfi_matrix")
-        shifted = _shifted_thetas(theta, np.pi / 2)  # (N, 2P+1, P)
-        states = self.state(
-            shifted.reshape(-1, n_params), np.repeat(x, 2 * n_params + 1, axis=0)
-        ).reshape(n_nodes, 2 * n_params + 1, n_samples, self.spec.dim)
-        psi = states[:, 0]  # (N, B, D)
-        d = (states[:, 1 : 1 + n_params] - states[:, 1 + n_params :]) / (2.0 * np.sqrt(2.0))
-        d = np.moveaxis(d, 1, 2)  # (N, B, P, D)
-        gram = np.matmul(d.conj(), np.swapaxes(d, -1, -2))  # <∂i|∂j>
-        overlap = np.matmul(d.conj(), psi[..., None])[..., 0]  # <∂i|ψ>
-        return 4.0 * np.real(gram - overlap[..., :, None] * overlap.conj()[..., None, :])
+        return qfi.qfi_matrix(self, theta, x, max_params=max_params)
 
-    # ---------------------------------------------------------------------------------------------------------
-    # finite shots: parameter shift
-    # ---------------------------------------------------------------------------------------------------------
     def parameter_shift(
         self,
         theta,
@@ -458,43 +423,12 @@ class QNNSimulator:
         rng: np.random.Generator | None = None,
         noise: NodeNoise | None = None,
     ):
-        """Expectations and their Jacobian by the two-term parameter-shift rule, with finite shots.
+        """Expectations (N, B, O) and Jacobian (N, B, O, P) by the parameter-shift rule with ``shots``
+        binomial shots per expectation (None: exact), each shrunk by the node's noise contraction.
 
-        ∂⟨Z⟩/∂θ_p = [⟨Z⟩(θ+π/2·e_p) - ⟨Z⟩(θ-π/2·e_p)] / 2 (exact for these gates). With ``shots = S``,
-        every expectation (the unshifted one and the 2P shifted ones) is estimated from S binomial shots,
-        so Var Ĵ_p = (1-E₊²)/(4S) + (1-E₋²)/(4S). ``noise`` shrinks every expectation by its node's
-        contraction (1-p)^L(1-2r) before sampling.
-
-        Parameters
-        ----------
-        theta : array_like, shape (N, P)
-        x : array_like, shape (N, B, n)
-        shots : int or None
-            S >= 1 shots per expectation; None gives exact expectations.
-        rng : numpy.random.Generator
-            Required when ``shots`` is set.
-        noise : NodeNoise, optional
-            One entry per node.
-
-        Returns
-        -------
-        E : ndarray, shape (N, B, O)
-        J : ndarray, shape (N, B, O, P)
+        See :func:`ceas.qnn.shots.parameter_shift`.
         """
-        theta, x = self._check(theta, x)
-        n_nodes, n_samples = x.shape[:2]
-        n_params = self.spec.n_params
-        factor = self._contraction(noise, n_nodes)
-        shifted = _shifted_thetas(theta, np.pi / 2)  # (N, 2P+1, P)
-        e_all = self._expval(
-            shifted.reshape(-1, n_params), np.repeat(x, 2 * n_params + 1, axis=0)
-        ).reshape(n_nodes, 2 * n_params + 1, n_samples, self.spec.n_outputs)
-        e_all *= factor[:, None, None, None]
-        if shots is not None:
-            e_all = sample_expval(e_all, shots, rng)
-        e = e_all[:, 0]
-        jac = (e_all[:, 1 : 1 + n_params] - e_all[:, 1 + n_params :]) / 2.0  # (N, P, B, O)
-        return e, np.moveaxis(jac, 1, 3)
+        return shots_module.parameter_shift(self, theta, x, shots=shots, rng=rng, noise=noise)
 
     def _contraction(self, noise: NodeNoise | None, n_nodes: int) -> np.ndarray:
         if noise is None:
@@ -513,24 +447,3 @@ class QNNSimulator:
         self._contraction(noise, f.shape[0])
         q = noise.mixing(self.spec.n_layers)
         return depolarised_qfi(f, q[:, None, None], self.spec.dim)
-
-
-def _shifted_thetas(theta: np.ndarray, shift: float) -> np.ndarray:
-    """(N, 2P+1, P): θ, then θ + shift·e_p for every p, then θ - shift·e_p."""
-    n_params = theta.shape[1]
-    eye = shift * np.eye(n_params)
-    return np.concatenate(
-        [theta[:, None, :], theta[:, None, :] + eye, theta[:, None, :] - eye], axis=1
-    )
-
-
-def _pauli_expectations(psi: np.ndarray, zsign: np.ndarray):
-    """Single-qubit ⟨Z_q⟩, ⟨X_q⟩, ⟨Y_q⟩ for every qubit of states ``psi`` (..., 2^n): each (..., n)."""
-    n = zsign.shape[1]
-    prob = psi.real**2 + psi.imag**2
-    ez = prob @ zsign
-    rho01 = np.empty(psi.shape[:-1] + (n,), dtype=np.complex128)
-    for q in range(n):  # loop over qubits (n <= 24), each a vectorised reduction over all states
-        v = psi.reshape(*psi.shape[:-1], 2**q, 2, 2 ** (n - q - 1))
-        rho01[..., q] = np.einsum("...ab,...ab->...", v[..., 0, :], v[..., 1, :].conj())
-    return ez, 2.0 * rho01.real, -2.0 * rho01.imag
