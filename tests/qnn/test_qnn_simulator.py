@@ -178,6 +178,19 @@ def test_results_do_not_depend_on_grouping_chunking_or_threads(data):
     np.testing.assert_allclose(r1, g0.sum(axis=1), atol=1e-12)
 
 
+def test_simulator_and_model_survive_pickling_for_worker_processes():
+    import pickle
+
+    from ceas.qnn import QNNModel
+
+    spec = CircuitSpec(7, 1)
+    sim = QNNSimulator(spec, threads=2, chunk_bytes=4096)
+    theta, x = random_inputs(spec, 3, 4, seed=6)
+    e = sim.expval(theta, x)  # starts the worker threads and fills the workspace pool
+    clone = pickle.loads(pickle.dumps(QNNModel(spec, simulator=sim)))
+    np.testing.assert_array_equal(clone.simulator.expval(theta, x), e)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # input validation
 # ---------------------------------------------------------------------------------------------------------------

@@ -107,6 +107,16 @@ class QNNSimulator:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
+    def __getstate__(self) -> dict:
+        # threads, locks and scratch buffers are not data: a copy (e.g. sent to a worker process) starts fresh
+        state = self.__dict__.copy()
+        state.update(_spare=[], _lock=None, _pool=None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # ---------------------------------------------------------------------------------------------------------
     # validation
     # ---------------------------------------------------------------------------------------------------------
