@@ -55,19 +55,31 @@ def zero_state(m: int, dim: int) -> np.ndarray:
     return rho
 
 
+def _left_multiply(rho: np.ndarray, k: np.ndarray, before: int, size: int) -> np.ndarray:
+    """out[m, a, i, r] = Σ_j k[m, i, j]·rho[m, a, j, r] for rho viewed as (M, before, size, rest).
+
+    The acted-on axis is moved to the front so that the product is one batched GEMM per state
+    (numpy's matmul falls back to a slow loop on broadcast, strided operands)."""
+    m = rho.shape[0]
+    if before == 1:
+        return np.matmul(k, rho.reshape(m, size, -1))
+    r = rho.reshape(m, before, size, -1).transpose(0, 2, 1, 3).reshape(m, size, -1)
+    out = np.matmul(k, r).reshape(m, size, before, -1).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(out)
+
+
 def apply_local(rho: np.ndarray, u: np.ndarray) -> np.ndarray:
     """ρ → KρK† with K = ⊗_q u_q; u (M, n, 2, 2) per state. Returns a new (M, D, D) array."""
     m, dim, _ = rho.shape
     n = u.shape[1]
-    for start in range(0, n, GROUP):  # loop over qubit groups (n/4 of them), each a batched matmul
+    for start in range(0, n, GROUP):  # loop over qubit groups (n/4 of them), each a batched GEMM
         g = min(GROUP, n - start)
-        k = kron_chain(u[:, start : start + g])[:, None]  # (M, 1, G, G)
+        k = kron_chain(u[:, start : start + g])  # (M, G, G)
         size = 2**g
-        before, after = 2**start, 2 ** (n - start - g)
-        rho = np.matmul(k, rho.reshape(m, before, size, after * dim))  # rows
-        rho = np.matmul(
-            k.conj(), rho.reshape(m, dim * before, size, after)
-        )  # columns: (ρK†)ᵀ = K̄ρᵀ
+        before = 2**start
+        rho = _left_multiply(rho, k, before, size)  # rows: Kρ
+        # columns: ρK† = (K̄ρᵀ)ᵀ with the column index split as (before, size, after)
+        rho = _left_multiply(rho, k.conj(), dim * before, size)
         rho = rho.reshape(m, dim, dim)
     return rho
 
@@ -75,7 +87,7 @@ def apply_local(rho: np.ndarray, u: np.ndarray) -> np.ndarray:
 def apply_permute(rho: np.ndarray, op: Permute) -> np.ndarray:
     """ρ → CρC† for the basis permutation C|j⟩ = |c[j]⟩: (CρC†)[k, l] = ρ[c⁻¹[k], c⁻¹[l]]."""
     inv = op.inverse
-    return rho[:, inv[:, None], inv[None, :]]
+    return np.take(np.take(rho, inv, axis=1), inv, axis=2)
 
 
 def depolarise(rho: np.ndarray, qubit: int, n: int, w: np.ndarray) -> np.ndarray:
@@ -95,11 +107,12 @@ def remote_cnot_noise(
     rho: np.ndarray, control: int, target: int, n: int, probs: np.ndarray
 ) -> np.ndarray:
     """ρ → p_II ρ + p_IX X_tρX_t + p_ZI Z_cρZ_c + p_ZX (Z_cX_t)ρ(Z_cX_t); probs (M, 4) in that order."""
-    index = np.arange(2**n)
+    m, dim, _ = rho.shape
     sign = z_signs(n)[:, control]
     s = sign[:, None] * sign[None, :]  # Z_c ρ Z_c = s ∘ ρ
-    flip = index ^ (1 << (n - 1 - target))
-    flipped = rho[:, flip[:, None], flip[None, :]]  # X_t ρ X_t
+    a, b = 2**target, 2 ** (n - target - 1)
+    # X_t ρ X_t: reverse the target bit of the row and column index (a view, no gather)
+    flipped = rho.reshape(m, a, 2, b, a, 2, b)[:, :, ::-1, :, :, ::-1, :].reshape(m, dim, dim)
     p = probs[:, :, None, None]
     return (p[:, 0] + p[:, 2] * s) * rho + (p[:, 1] + p[:, 3] * s) * flipped
 

@@ -8,6 +8,7 @@ parameter per pair a single circuit run consumes, the same for every run of that
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -206,6 +207,16 @@ def shift_rule(e_all: np.ndarray, n_params: int, shots, rng) -> tuple[np.ndarray
     return e_all[:, 0], np.moveaxis(jac, 1, 3)
 
 
+def _blas_single_thread():
+    """One BLAS thread: the GEMMs here are small (2^g × 2^g by 2^g × 4^n/2^g) and a second thread costs more in
+    synchronisation than it gains (and stalls badly on a loaded machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # density-matrix execution of a circuit with pair channels inserted
 # ---------------------------------------------------------------------------------------------------------------
@@ -268,9 +279,10 @@ class DensityScheme:
         th, xs, ws = (a.reshape(total, a.shape[-1]) for a in (th, xs, ws))
         per_chunk = max(1, CHUNK_BYTES // (16 * self.spec.dim**2))
         out = np.empty((total, self.spec.n_outputs))
-        for start in range(0, total, per_chunk):  # chunks bound the memory of one call
-            sl = slice(start, min(start + per_chunk, total))
-            out[sl] = self._run(th[sl], xs[sl], ws[sl])
+        with _blas_single_thread():
+            for start in range(0, total, per_chunk):  # chunks bound the memory of one call
+                sl = slice(start, min(start + per_chunk, total))
+                out[sl] = self._run(th[sl], xs[sl], ws[sl])
         return out.reshape(n_nodes, n_sets, n_samples, -1)
 
     def expval(self, theta, x, werner=1.0) -> np.ndarray:
