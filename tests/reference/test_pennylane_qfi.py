@@ -8,10 +8,19 @@ import pytest
 qml = pytest.importorskip("pennylane")
 pnp = pytest.importorskip("pennylane.numpy")
 
-from test_pennylane_gradients import pairs_of
-
 from ceas.qnn import CircuitSpec, QNNSimulator
 from ceas.rng import stream
+
+
+def pairs_of(entangler: str, n: int) -> list[tuple[int, int]]:
+    """The SPEC §3 CNOT orders, written out independently of ceas."""
+    if entangler == "ring":
+        if n == 1:
+            return []
+        return [(0, 1), (1, 0)] if n == 2 else [(q, q + 1) for q in range(n - 1)] + [(n - 1, 0)]
+    if entangler == "linear":
+        return [(q, q + 1) for q in range(n - 1)]
+    return [(i, j) for i in range(n) for j in range(i + 1, n)]
 
 
 def state_circuit(spec: CircuitSpec):
