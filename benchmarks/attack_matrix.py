@@ -22,10 +22,26 @@ from ceas.experiment.reproduce import run_many
 from ceas.security.params import ATTACK_NAMES
 
 DEFENCES = {
-    "FedAvg": ['scheduling.policy="random"', 'consensus.aggregator="mean"', "consensus.fidelity_weighting=false"],
-    "median": ['scheduling.policy="random"', 'consensus.aggregator="median"', "consensus.fidelity_weighting=false"],
-    "Krum": ['scheduling.policy="random"', 'consensus.aggregator="krum"', "consensus.fidelity_weighting=false"],
-    "CEAS": ['scheduling.policy="ceas"', 'consensus.aggregator="trimmed-mean"', "consensus.fidelity_weighting=true"],
+    "FedAvg": [
+        'scheduling.policy="random"',
+        'consensus.aggregator="mean"',
+        "consensus.fidelity_weighting=false",
+    ],
+    "median": [
+        'scheduling.policy="random"',
+        'consensus.aggregator="median"',
+        "consensus.fidelity_weighting=false",
+    ],
+    "Krum": [
+        'scheduling.policy="random"',
+        'consensus.aggregator="krum"',
+        "consensus.fidelity_weighting=false",
+    ],
+    "CEAS": [
+        'scheduling.policy="ceas"',
+        'consensus.aggregator="trimmed-mean"',
+        "consensus.fidelity_weighting=true",
+    ],
 }
 
 
@@ -34,6 +50,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("runs/attack-matrix"))
+    ap.add_argument("--payload", choices=["quantum", "classical"], default="quantum")
     args = ap.parse_args()
     attacks = ["none", *ATTACK_NAMES]
     configs, keys = [], []
@@ -42,9 +59,14 @@ def main() -> None:
             for seed in range(args.seeds):
                 names = "[]" if attack == "none" else json.dumps([attack])
                 extra = [
-                    "broker.enabled=true", "security.byzantine_fraction=0.2", f"security.attacks={names}",
-                    f"run.seed={seed}", f'run.name="{attack}-{defence}-s{seed}"',
-                    f"run.out_dir={json.dumps(str(args.out))}", *settings,
+                    "broker.enabled=true",
+                    "security.byzantine_fraction=0.2",
+                    f'broker.payload="{args.payload}"',
+                    f"security.attacks={names}",
+                    f"run.seed={seed}",
+                    f'run.name="{attack}-{defence}-s{seed}"',
+                    f"run.out_dir={json.dumps(str(args.out / args.payload))}",
+                    *settings,
                 ]
                 configs.append(load_config("quick", extra))
                 keys.append((attack, defence))
@@ -59,11 +81,12 @@ def main() -> None:
     out = {
         "machine": platform.platform(),
         "config": "quick preset + broker.enabled, 50 nodes, 10 Byzantine (20 %), 30 rounds",
+        "payload": args.payload,
         "seeds": args.seeds,
         "wall_seconds": round(wall, 1),
         "accuracy": table,
     }
-    path = Path(__file__).parent / "results" / "attack_matrix.json"
+    path = Path(__file__).parent / "results" / f"attack_matrix_{args.payload}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     base = table["none"]
     lines = ["| attack | " + " | ".join(DEFENCES) + " |", "|---" * (len(DEFENCES) + 1) + "|"]
@@ -72,7 +95,9 @@ def main() -> None:
         cells_txt = []
         for d in DEFENCES:
             drop = 100 * (base[d] - row[d])
-            cells_txt.append(f"{100 * row[d]:.1f}" + ("" if attack == "none" else f" ({-drop:+.1f})"))
+            cells_txt.append(
+                f"{100 * row[d]:.1f}" + ("" if attack == "none" else f" ({-drop:+.1f})")
+            )
         lines.append(f"| {attack} | " + " | ".join(cells_txt) + " |")
     print("\n".join(lines))
     worst = max(100 * (base["CEAS"] - table[a]["CEAS"]) for a in attacks)

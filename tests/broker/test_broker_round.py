@@ -95,3 +95,15 @@ def test_every_policy_drives_a_run(tmp_path, policy):
     cfg = _cfg(tmp_path, f"scheduling.policy={json.dumps(policy)}", "run.rounds=3")
     result = run(cfg, progress=False)
     assert len(result.metrics) == 3
+
+
+def test_rejected_injections_leave_training_untouched(tmp_path):
+    """Replayed and forged messages are all rejected, so the run must equal the attack-free run exactly."""
+    clean = run(_cfg(tmp_path, "run.name=clean", "security.attacks=[]"), progress=False).metrics
+    attacked = run(
+        _cfg(tmp_path, "run.name=attacked", 'security.attacks=["replay", "forgery"]'),
+        progress=False,
+    )
+    keys = ("test_accuracy", "train_loss", "accepted", "utilisation")
+    assert [[r[k] for k in keys] for r in attacked.metrics] == [[r[k] for k in keys] for r in clean]
+    assert sum(r["rejected_injected"] for r in attacked.metrics) > 0

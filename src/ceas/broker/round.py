@@ -273,6 +273,8 @@ class BrokerTrainer(DataLevelTrainer):
             self.start()
         st, cfg = self.state, self.cfg
         rng = stream(cfg.run.seed, "round", t)
+        # the adversary draws from its own stream, so an attack never shifts the honest randomness of a round
+        adversary_rng = stream(cfg.run.seed, "adversary", t)
         inventory, nodes = self._views(t)
         decision = self.policy(inventory, nodes, rng)
         out = self._execute(decision, rng)
@@ -312,7 +314,7 @@ class BrokerTrainer(DataLevelTrainer):
         byz = self.is_byzantine[participants]
         updates = grads.copy()
         if byz.any() and (~byz).any():
-            bad = self.adversary.updates(grads[~byz], int(byz.sum()), rng)
+            bad = self.adversary.updates(grads[~byz], int(byz.sum()), adversary_rng)
             if bad is not None:
                 updates[byz] = bad
 
@@ -378,7 +380,7 @@ class BrokerTrainer(DataLevelTrainer):
                 honest_nodes=honest_nodes,
                 byzantine_nodes=tuple(int(b) for b in self.byzantine),
             ),
-            rng,
+            adversary_rng,
         )
         injected_accepted = sum(
             st.verifier.verify(w, round=t).reason is Reason.ACCEPTED for w in injected
