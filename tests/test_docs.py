@@ -16,7 +16,7 @@ def test_extending_policy_example_passes_check_policy():
     namespace: dict = {}
     _REGISTRY.pop("fewest-pairs", None)
     try:
-        exec(compile(source, "extending.md", "exec"), namespace)
+        exec(compile(source, "extending.md", "exec"), namespace)  # noqa: S102 - runs our own doc example
         check_policy(namespace["FewestPairs"](SchedulingParams()))
     finally:
         _REGISTRY.pop("fewest-pairs", None)
