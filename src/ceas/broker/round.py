@@ -245,6 +245,8 @@ class BrokerTrainer(DataLevelTrainer):
                     need[:, 1] -= counts
                     for link in np.flatnonzero(counts):
                         got["verification"][link].append(dv.werner[dv.link == link])
+            if not need[:, 2].any():
+                continue
             held = net.view().held
             for link in np.flatnonzero((need[:, 2] > 0) & (held > 0)):
                 take = int(min(need[link, 2], held[link]))
