@@ -51,6 +51,7 @@ def test_metrics_are_complete_and_sane(tmp_path):
         assert row["accepted"] <= row["participants"]
         assert row["fidelity_at_use"] >= load_config("paper").network.memory.f_min - 1e-9
     assert (result.run_dir / "metrics.parquet").exists()
+    assert (result.run_dir / "network.png").stat().st_size > 0
 
 
 def test_broker_run_resumes_identically(tmp_path):

@@ -68,3 +68,40 @@ def plot_runs(runs: dict[str, list[dict[str, Any]]], path: Path, *, title: str =
     fig.savefig(buf, format="png")
     plt.close(fig)
     write_bytes_atomic(Path(path), buf.getvalue())
+
+
+def plot_network(rows: list[dict[str, Any]], path: Path, *, title: str = "") -> None:
+    """Per-round network metrics of a broker run, next to accuracy: utilisation, fidelity at use, pair fates,
+    latency and accepted/Byzantine participants (a 2x2 panel)."""
+    plt = _figure()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.4), dpi=110, sharex=True)
+    r = [row["round"] + 1 for row in rows]
+    ax = axes[0, 0]
+    ax.plot(r, [row["test_accuracy"] for row in rows], label="test accuracy")
+    ax.plot(r, [row["utilisation"] for row in rows], label="Bell-pair utilisation (cumulative)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax = axes[0, 1]
+    ax.plot(r, [row["fidelity_at_use"] for row in rows], color="tab:green")
+    ax.set_ylabel("mean fidelity at use")
+    ax = axes[1, 0]
+    for key in ("pairs_generated", "payload_pairs", "pairs_expired", "pairs_evicted"):
+        ax.plot(r, [row[key] for row in rows], label=key.replace("_", " "))
+    ax.set_yscale("symlog")
+    ax.set_ylabel("pairs per round")
+    ax.set_xlabel("round")
+    ax.legend(fontsize=8)
+    ax = axes[1, 1]
+    ax.plot(r, [row["accepted"] for row in rows], label="accepted replies")
+    ax.plot(r, [row["byzantine_participants"] for row in rows], label="Byzantine participants")
+    ax.plot(r, [10 * row["latency_s"] for row in rows], label="latency (0.1 s)")
+    ax.set_xlabel("round")
+    ax.legend(fontsize=8)
+    for a in axes.ravel():
+        a.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    write_bytes_atomic(Path(path), buf.getvalue())

@@ -97,7 +97,9 @@ def _run_one(cfg: RunConfig) -> dict[str, Any]:
     return {"name": cfg.run.name, "metrics": result.metrics}
 
 
-def run_many(configs: list[RunConfig], *, workers: int = 2, progress: bool = True) -> list[dict[str, Any]]:
+def run_many(
+    configs: list[RunConfig], *, workers: int = 2, progress: bool = True
+) -> list[dict[str, Any]]:
     """Run (or reuse, or resume) every config in a process pool; results in the order given."""
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(_run_one, c) for c in configs]
@@ -112,7 +114,9 @@ def run_many(configs: list[RunConfig], *, workers: int = 2, progress: bool = Tru
         )
 
         results = []
-        with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+        with Progress(
+            TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        ) as bar:
             task = bar.add_task("runs", total=len(futures))
             for f in futures:
                 results.append(f.result())

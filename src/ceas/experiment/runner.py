@@ -151,6 +151,10 @@ def run(
     from ceas.experiment.plots import plot_accuracy
 
     plot_accuracy(rows, out / "accuracy.png", title=cfg.run.name)
+    if rows and "utilisation" in rows[0]:
+        from ceas.experiment.plots import plot_network
+
+        plot_network(rows, out / "network.png", title=f"{cfg.run.name}: network and scheduling")
     return RunResult(run_dir=out, metrics=rows, summary=summary)
 
 
