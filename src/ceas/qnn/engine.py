@@ -393,8 +393,19 @@ def backward(
     """Adjoint sweep. On entry ``s1[0]`` holds the state returned by :func:`forward` (not ``full``) and
     ``s1[1]`` the adjoint state ``Σ_o w_o Z_o`` applied to it (same point of the circuit).
 
-    Returns d/dθ of Σ_o w_o⟨Z_o⟩ as (cn, cb, L, n, 2) per sample or (cn, L, n, 2) summed over samples.
-    Overwrites the buffers.
+    For a gate exp(-iθP/2), ∂⟨O⟩/∂θ = Im⟨λ|P|ψ⟩ with ψ and λ = U_after† O U_after ψ taken at the gate. ψ and λ
+    are run backwards together; at each point the generators are read off cheaply:
+
+    * front RZ (after the front phase is undone the point is between RY and RZ): generator Z, so
+      Im Σ_j z_q(j) conj(λ_j) ψ_j;
+    * front RY, right after its group's inverse step (group at the least significant end): generator Y, so
+      Re(M_01 - M_10) of the group's cross matrix M = Σ_rest ψ_i conj(λ_j) reduced to the qubit — the
+      plane-summed real product of the float views gives Re M;
+    * complex group, at the layer input: generator Y for RY and RY(θ')†·Z·RY(θ') = cos θ' Z - sin θ' X for
+      RZ, from the realified cross matrix (Re and Im of M).
+
+    Returns d/dθ of Σ_o w_o⟨Z_o⟩ as (cn, cb, L, n, 2) per sample or (cn, L, n, 2) summed over samples
+    (summing needs θ' shared by a node's samples, i.e. no re-uploading). Overwrites the buffers.
     """
     cn, cb = s1.shape[1:3]
     n_layers, n = plan.n_layers, plan.n

@@ -1,6 +1,6 @@
 """Losses on the readout expectations, with their exact derivatives (SPEC §3).
 
-Sign convention (shared by every loss and by :meth:`QNNModel.predict`): label 1 ↔ ⟨Z⟩ > 0, i.e. the
+Sign convention (shared by every loss and by :meth:`QNNModel.predict`): label 1 ↔ ⟨Z⟩ ≥ 0, i.e. the
 readout qubit mostly in |0⟩. For a binary task the model's probability of label 1 is p = σ(a·⟨Z⟩).
 
 * ``"bce"``: binary cross-entropy -[y log p + (1-y) log(1-p)] with p = σ(a⟨Z⟩); for C > 2 classes the
