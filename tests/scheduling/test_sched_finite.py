@@ -194,7 +194,7 @@ def test_exact_evaluation_agrees_with_monte_carlo():
     exact = model.evaluate(policy).expected_return
     rng = np.random.default_rng(7)
     returns = []
-    for _ in range(300):
+    for _ in range(200):
         state = model.mdp.initial_state(rng)
         total, disc = 0.0, 1.0
         for _ in range(150):
