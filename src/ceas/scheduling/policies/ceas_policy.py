@@ -248,7 +248,10 @@ class CeasPolicy:
             lifetime = np.floor(inventory.cutoff_s / tau + 1e-12) + 1.0
             q_life = 1.0 - (1.0 - pick[link_node]) ** lifetime
             useful = q_life * c_fresh[link_node] > (1.0 - q_life) * lam_w
-            generate = valid & (useful | (kappa_node[link_node] > 0))
+            # A pair made now that cannot live until the next decision (cutoff < tau) can only serve this round's
+            # requests, which the broker serves from fresh pairs anyway: generate only on request there.
+            survives = inventory.cutoff_s >= tau
+            generate = valid & survives & (useful | (kappa_node[link_node] > 0))
         else:
             generate = np.ones(inventory.n_links, dtype=bool)
         masks = {"payload": pay, "verification": ver, "key": key_stock, "convert": convert}
