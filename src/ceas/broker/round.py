@@ -196,7 +196,7 @@ class BrokerTrainer(DataLevelTrainer):
             p: [[] for _ in range(L)] for p in ("payload", "verification")
         }
         arrival = np.zeros(L)
-        used = {"payload": 0, "verification": 0, "key": 0}
+        key_pairs = 0
         key_bits = 0
         # stored pairs chosen by the policy, used at the start of the round
         for purpose, ids in (
@@ -214,7 +214,7 @@ class BrokerTrainer(DataLevelTrainer):
                 for link in np.unique(links):
                     y = net.distill_key(int(link), ids[links == link], rng=rng)
                     key_bits += y.secret_bits
-                    used["key"] += int(y.pairs)
+                    key_pairs += int(y.pairs)
         need = decision.requests.copy()
         substeps = cfg.broker.substeps
         dt = cfg.scheduling.round_s / substeps
@@ -252,7 +252,7 @@ class BrokerTrainer(DataLevelTrainer):
                 take = int(min(need[link, 2], held[link]))
                 y = net.distill_key(int(link), take, rng=rng)
                 key_bits += y.secret_bits
-                used["key"] += int(y.pairs)
+                key_pairs += int(y.pairs)
                 need[link, 2] -= take
         return {
             "pairs": {p: [np.concatenate(x) if x else np.zeros(0) for x in got[p]] for p in got},
@@ -260,7 +260,7 @@ class BrokerTrainer(DataLevelTrainer):
             "generated": int(gen.sum()),
             "expired": int(exp.sum()),
             "evicted": int(ev.sum()),
-            "key_pairs": used["key"],
+            "key_pairs": key_pairs,
             "key_bits": int(key_bits),
         }
 
