@@ -39,6 +39,7 @@ from ceas.errors import ConfigError
 from ceas.experiment.trainer import DataLevelTrainer, RoundResult
 from ceas.network import QuantumNetwork
 from ceas.network.network import StreamDemand
+from ceas.network.qkd import bbm92
 from ceas.qnn import NodeNoise
 from ceas.rng import stream
 from ceas.scheduling.registry import make_policy
@@ -222,22 +223,36 @@ class BrokerTrainer(DataLevelTrainer):
         exp = np.zeros(L, np.int64)
         ev = np.zeros(L, np.int64)
         for s in range(substeps):
-            on = decision.generate | (need.sum(axis=1) > 0)
+            # Fresh pairs are used as they are heralded: payload first; once every payload is served, the rest of
+            # the round streams pairs into key distillation (measuring from memory would lose most of them to
+            # eviction, since a tag's 128 bits cost ~440 pairs at F = 0.95). A link generates while the decision
+            # says so or while it has requests that this slice serves.
+            purpose = "payload" if need[:, 0].any() or not need[:, 2].any() else "key"
+            column = 0 if purpose == "payload" else 2
+            on = decision.generate | (need[:, column] > 0) | (need[:, 1] > 0)
             if on.any():
                 net.set_generation(on, True)
             if (~on).any():
                 net.set_generation(~on, False)
-            rep = net.advance(dt, StreamDemand(pairs=need[:, 0], purpose="payload"))
+            rep = net.advance(dt, StreamDemand(pairs=need[:, column], purpose=purpose))
             gen += rep.generated
             exp += rep.expired
             ev += rep.evicted
             d = rep.delivered
             if d.n:
                 counts = np.bincount(d.link, minlength=L)
-                need[:, 0] -= counts
+                need[:, column] -= counts
                 for link in np.flatnonzero(counts):
-                    got["payload"][link].append(d.werner[d.link == link])
-                arrival[counts > 0] = (s + 1) * dt
+                    mine = d.link == link
+                    if purpose == "payload":
+                        got["payload"][link].append(d.werner[mine])
+                    else:
+                        y = bbm92(d.bell[mine], rng)
+                        net.key_pool(int(link)).deposit(y.secret_bits)
+                        key_bits += y.secret_bits
+                        key_pairs += int(y.pairs)
+                if purpose == "payload":
+                    arrival[counts > 0] = (s + 1) * dt
             if need[:, 1].any():
                 dv = net.request_many(need[:, 1], purpose="verification")
                 if dv.n:
