@@ -1,4 +1,4 @@
-"""One phrase per condition: the argument checks every consensus module shares.
+"""One phrase per condition: the array checks of the consensus layer (scalar checks come from ``ceas._validate``).
 
 Messages name the argument, say what is allowed (bracket notation for ranges) and echo the value received, e.g.
 ``fidelity must be in [0.25, 1], got 1.3``.
@@ -6,57 +6,12 @@ Messages name the argument, say what is allowed (bracket notation for ranges) an
 
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
-
 import numpy as np
 
+from ceas._validate import check_int, check_real
 from ceas.errors import ValidationError
 
-
-def _num(x: float) -> str:
-    return str(x) if isinstance(x, int) else f"{x:g}"
-
-
-def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
-    left = "(-inf" if low is None else ("(" if low_open else "[") + _num(low)
-    right = "inf)" if high is None else _num(high) + (")" if high_open else "]")
-    return f"{left}, {right}"
-
-
-def check_real(
-    name: str,
-    value: object,
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """Return ``value`` as a float after checking it is a finite real in the stated interval."""
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(float(value))
-    if ok:
-        v = float(value)
-        ok = (low is None or (v > low if low_open else v >= low)) and (
-            high is None or (v < high if high_open else v <= high)
-        )
-    if not ok:
-        raise ValidationError(
-            f"{name} must be in {_interval(low, high, low_open, high_open)}, got {value!r}"
-        )
-    return float(value)
-
-
-def check_int(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
-    """Return ``value`` as an int after checking it is an integer in ``[low, high]``."""
-    ok = isinstance(value, Integral) and not isinstance(value, bool)
-    if ok:
-        ok = (low is None or value >= low) and (high is None or value <= high)
-    if not ok:
-        raise ValidationError(
-            f"{name} must be an integer in {_interval(low, high, False, False)}, got {value!r}"
-        )
-    return int(value)
+__all__ = ["check_array", "check_int", "check_real"]
 
 
 def check_array(

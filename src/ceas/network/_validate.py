@@ -8,60 +8,14 @@ ledger exactly as it was.
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Iterable
-from numbers import Integral, Real
 
 import numpy as np
 
+from ceas._validate import check_int, check_real, interval
 from ceas.errors import UnknownNameError, ValidationError
 
-
-def interval(
-    low: float | None, high: float | None, low_open: bool = False, high_open: bool = False
-) -> str:
-    """Bracket notation for an interval, e.g. ``[0.25, 1]`` or ``(0, inf)``."""
-    left = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
-    right = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
-    return f"{left}, {right}"
-
-
-def _inside(v: float, low, high, low_open, high_open) -> bool:
-    return (low is None or (v > low if low_open else v >= low)) and (
-        high is None or (v < high if high_open else v <= high)
-    )
-
-
-def check_real(
-    name: str,
-    value: object,
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-    allow_inf: bool = False,
-) -> float:
-    """Return ``value`` as a float after checking it is a real number in the stated interval."""
-    ok = isinstance(value, Real) and not isinstance(value, bool) and not math.isnan(float(value))
-    if ok:
-        v = float(value)
-        ok = (allow_inf or math.isfinite(v)) and _inside(v, low, high, low_open, high_open)
-    if not ok:
-        raise ValidationError(
-            f"{name} must be in {interval(low, high, low_open, high_open)}, got {value!r}"
-        )
-    return float(value)
-
-
-def check_int(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
-    """Return ``value`` as an int after checking it is an integer in ``[low, high]``."""
-    ok = isinstance(value, Integral) and not isinstance(value, bool)
-    if ok:
-        ok = _inside(int(value), low, high, False, False)
-    if not ok:
-        raise ValidationError(f"{name} must be an integer in {interval(low, high)}, got {value!r}")
-    return int(value)
+__all__ = ["check_int", "check_real", "check_values", "interval", "lookup"]
 
 
 def check_values(
