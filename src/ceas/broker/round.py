@@ -40,7 +40,6 @@ from ceas.experiment.trainer import DataLevelTrainer, RoundResult
 from ceas.network import QuantumNetwork
 from ceas.network.network import StreamDemand
 from ceas.network.qkd import bbm92
-from ceas.qnn import NodeNoise
 from ceas.rng import stream
 from ceas.scheduling.registry import make_policy
 from ceas.scheduling.views import InventoryView, NodeView
@@ -300,34 +299,16 @@ class BrokerTrainer(DataLevelTrainer):
 
         # learning layer: local gradients on minibatches (Byzantine shards may be poisoned)
         tr = cfg.training
-        batches = (
-            np.stack(
-                [
-                    rng.choice(
-                        self.shards[k],
-                        size=tr.batch_size,
-                        replace=self.shards[k].size < tr.batch_size,
-                    )
-                    for k in participants
-                ]
-            )
-            if m
-            else np.zeros((0, tr.batch_size), int)
-        )
+        batches = self.minibatches(participants, rng)
         losses = np.zeros(0)
         grads = np.zeros((0, self.spec.n_params))
         if m:
-            noise = NodeNoise(
-                depolarizing=self.depolarizing[participants],
-                readout_error=self.readout_error[participants],
-            )
-            x, y = self.data.x_train[batches], self.y_train[batches]
-            thetas = np.broadcast_to(theta, (m, theta.size)).copy()
-            losses, grads = self.model.loss_and_grad(
-                thetas, x, y, noise=noise, shots=tr.shots, rng=rng
-            )
+            losses, grads = self.local_gradients(theta, participants, batches, rng)
             if t % cfg.model.qfi_refresh_every == 0:
-                st.qfi[participants] = self.model.qfi_summary(thetas, self.x_probe, noise=noise)
+                thetas = np.broadcast_to(theta, (m, theta.size))
+                st.qfi[participants] = self.model.qfi_summary(
+                    thetas, self.x_probe, noise=self.node_noise(participants)
+                )
         byz = self.is_byzantine[participants]
         updates = grads.copy()
         if byz.any() and (~byz).any():

@@ -48,7 +48,7 @@ def run_dir_of(cfg: RunConfig) -> Path:
     return Path(cfg.run.out_dir) / cfg.run.name
 
 
-def _progress(enabled: bool, total: int, done: int):
+def _progress(enabled: bool):
     if not enabled:
         return nullcontext(None)
     from rich.progress import (
@@ -133,7 +133,7 @@ def run(
 
     t0 = time.perf_counter()
     total = cfg.run.rounds
-    bar = _progress(progress, total, start_round)
+    bar = _progress(progress)
     with bar as live:
         task = live.add_task("train", total=total, completed=start_round, acc="-") if live else None
         for t in range(start_round, total):

@@ -66,6 +66,7 @@ class DataLevelTrainer:
             cfg.noise.depolarizing_min, cfg.noise.depolarizing_max, size=cfg.training.nodes
         )
         self.readout_error = np.full(cfg.training.nodes, cfg.noise.readout_error)
+        self.y_train = self.data.y_train
         self.aggregate = aggregator_from_params(cfg.consensus)
 
     # -- state -----------------------------------------------------------------------------------------------
@@ -80,34 +81,46 @@ class DataLevelTrainer:
     def sample_round(self, t: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
         """Participants (m,) and minibatch indices (m, B) of round ``t``, and the round's Generator for shots."""
         rng = stream(self.cfg.run.seed, "round", t)
-        tr = self.cfg.training
         participants = np.sort(
-            rng.choice(tr.nodes, size=self.cfg.scheduling.participants, replace=False)
+            rng.choice(
+                self.cfg.training.nodes, size=self.cfg.scheduling.participants, replace=False
+            )
         )
-        batches = np.stack(
+        return participants, self.minibatches(participants, rng), rng
+
+    def minibatches(self, participants: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One minibatch of sample indices per participant, shape (m, B), drawn from its own shard (with
+        replacement only when the shard is smaller than B)."""
+        b = self.cfg.training.batch_size
+        if participants.size == 0:
+            return np.zeros((0, b), dtype=int)
+        return np.stack(
             [
-                rng.choice(
-                    self.shards[k], size=tr.batch_size, replace=self.shards[k].size < tr.batch_size
-                )
+                rng.choice(self.shards[k], size=b, replace=self.shards[k].size < b)
                 for k in participants
             ]
         )
-        return participants, batches, rng
 
     def local_gradients(
         self, theta: np.ndarray, participants: np.ndarray, batches: np.ndarray, rng
     ) -> tuple:
-        """Every participant's (loss, gradient) on its minibatch: shapes (m,), (m, P)."""
+        """Every participant's (loss, gradient) on its minibatch, under its own noise: shapes (m,), (m, P).
+
+        Labels come from ``self.y_train`` (the training labels, poisoned on Byzantine shards where an attack says so).
+        """
         m = participants.size
-        noise = NodeNoise(
-            depolarizing=self.depolarizing[participants],
-            readout_error=self.readout_error[participants],
-        )
+        noise = self.node_noise(participants)
         x = self.data.x_train[batches]  # (m, B, n)
-        y = self.data.y_train[batches]  # (m, B)
+        y = self.y_train[batches]  # (m, B)
         thetas = np.broadcast_to(theta, (m, theta.size)).copy()
         return self.model.loss_and_grad(
             thetas, x, y, noise=noise, shots=self.cfg.training.shots, rng=rng
+        )
+
+    def node_noise(self, nodes: np.ndarray) -> NodeNoise:
+        """The depolarising and readout noise of ``nodes``."""
+        return NodeNoise(
+            depolarizing=self.depolarizing[nodes], readout_error=self.readout_error[nodes]
         )
 
     def evaluate(self, theta: np.ndarray) -> dict[str, float]:
