@@ -223,3 +223,12 @@ def test_error_formatter_reads_allowed_from_schema():
     assert allowed(RunConfig, ("data", "alpha")).startswith("float in (0, ")
     assert "'ring'" in allowed(RunConfig, ("model", "entangler"))
     assert allowed(RunConfig, ("network", "memory", "slots")).startswith("integer in [")
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run_cli(capsys, "run", "quick", "--quiet", "--set", f'run.out_dir="{blocker}"')
+    assert code == 2
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "cannot access" in err

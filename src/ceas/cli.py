@@ -166,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines() or ["error"]:
             print(f"ceas: error: {line}", file=sys.stderr)
         return 2
+    except (
+        OSError
+    ) as exc:  # an output folder that cannot be made, a full disk, a file we may not read
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(f"ceas: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except click_exc.NoArgsIsHelpError as exc:
         print(exc.format_message() if hasattr(exc, "format_message") else "", file=sys.stderr)
         return 2
