@@ -119,12 +119,6 @@ class BrokerSection(_Section):
     clip: float = Field(
         1.0, gt=0, le=1e6, description="SPEC §4: payload components clipped to [-G, G], G = 1"
     )
-    substeps: int = Field(
-        20,
-        ge=1,
-        le=10_000,
-        description="[D] slices of a round in which fresh pairs are served (tau/20 = 50 ms)",
-    )
 
 
 class RunConfig(_Section):

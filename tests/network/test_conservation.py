@@ -112,6 +112,21 @@ REJECTIONS = [
         lambda n: n.advance(0.1, StreamDemand(np.zeros(4, int), min_fidelity=1.5)),
     ),
     (
+        "a demand that is not a StreamDemand",
+        ValidationError,
+        lambda n: n.advance(0.1, [StreamDemand(np.zeros(4, int)), np.zeros(4, int)]),
+    ),
+    (
+        "stop mask of the wrong shape",
+        ValidationError,
+        lambda n: n.advance(0.1, StreamDemand(np.ones(4, int)), stop_when_served=np.ones(3, bool)),
+    ),
+    (
+        "stop mask not boolean",
+        ValidationError,
+        lambda n: n.advance(0.1, StreamDemand(np.ones(4, int)), stop_when_served=np.ones(4, int)),
+    ),
+    (
         "negative counts",
         ValidationError,
         lambda n: n.request_many([1, -1, 0, 0], purpose="payload"),

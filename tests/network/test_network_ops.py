@@ -187,6 +187,69 @@ def test_stream_demand_uses_stored_pairs_first_then_fresh_ones():
     assert np.all(c.residual == 0)
 
 
+def test_several_demands_are_served_in_priority_order_on_every_link():
+    params = NetworkParams(topology=TopologyParams(n_nodes=4), memory=MemoryParams(slots=6))
+    n = QuantumNetwork.from_params(params, np.random.default_rng(3))
+    n.advance(0.1)
+    held = n.view().held.copy()
+    start = n.now
+    first = np.array([held[0] + 5, 0, 3, held[3]])
+    second = np.array([4, 6, 0, 2])
+    report = n.advance(
+        2.0, [StreamDemand(first, purpose="payload"), StreamDemand(second, purpose="key")]
+    )
+    pay, key = report.deliveries
+    assert report.delivered is pay
+    assert pay.purpose == "payload" and key.purpose == "key"
+    assert pay.counts(4).tolist() == first.tolist()
+    assert key.counts(4).tolist() == second.tolist()
+    for link in range(4):
+        p_t, k_t = pay.time_s[pay.link == link], key.time_s[key.link == link]
+        if p_t.size and k_t.size:
+            # the second demand only gets pairs heralded after the first is served (or stored ones it left)
+            assert k_t.min() >= p_t.max()
+    # link 3's stored pairs all went to the first demand, at the start
+    assert np.all(pay.time_s[pay.link == 3] == start)
+    c = n.counters()
+    assert c.consumed["payload"].tolist() == first.tolist()
+    assert c.consumed["key"].tolist() == second.tolist()
+    assert np.all(c.residual == 0)
+
+
+def test_links_that_stop_when_served_herald_exactly_their_demand():
+    params = NetworkParams(topology=TopologyParams(n_nodes=5), memory=MemoryParams(slots=8))
+    n = QuantumNetwork.from_params(params, np.random.default_rng(5))
+    n.set_generation(np.ones(5, bool), True)
+    want = np.array([7, 0, 3, 12, 0])
+    stop = np.array([True, True, True, False, False])
+    before = n.counters().generated.copy()
+    report = n.advance(3.0, StreamDemand(want, purpose="payload"), stop_when_served=stop)
+    made = n.counters().generated - before
+    assert report.delivered.counts(5).tolist() == want.tolist()
+    assert made[:3].tolist() == want[:3].tolist()  # nothing heralded beyond the demand
+    assert made[3] > want[3] and made[4] > 0  # the others keep generating into memory
+    assert n.generation_on.tolist() == [False, False, False, True, True]
+    assert n.view().held[:3].tolist() == [0, 0, 0]
+    assert np.all(n.counters().residual == 0)
+
+
+def test_stopping_when_served_does_not_change_the_heralding_law():
+    """Stopping at the last demanded herald is exact: the k-th heralding time keeps its (negative binomial) law."""
+    params = NetworkParams(topology=TopologyParams(n_nodes=1))
+    k, z = 5, []
+    for seed in range(3000):
+        n = QuantumNetwork.from_params(params, np.random.default_rng(seed))  # a fresh fibre length each time
+        n.set_generation(np.ones(1, bool), True)
+        r = n.advance(10.0, StreamDemand(np.array([k])), stop_when_served=np.ones(1, bool))
+        assert n.counters().generated[0] == k
+        p, tau = n.table.p_success[0], n.table.attempt_s[0]
+        # attempts to the k-th success ~ NegBin: mean k/p, variance k(1-p)/p^2 (the first attempt is attempt 1)
+        mean, sd = k / p * tau, math.sqrt(k * (1 - p)) / p * tau
+        z.append((r.delivered.time_s.max() - mean) / sd)
+    assert abs(np.mean(z)) < 4 / math.sqrt(len(z))
+    assert abs(np.std(z) - 1) < 0.08
+
+
 def test_distilled_key_lands_in_the_link_pool(net):
     pool = net.key_pool(3)
     before = pool.available_bits

@@ -5,10 +5,10 @@ configure
        its tagged reply will cost (Byzantine nodes may inflate their demand: pair hoarding).
     2. The scheduling policy (Definition 3) sees the inventory and the nodes (trust, last verified φ) and decides:
        participants, which stored pairs serve which purpose, fresh pairs per link and purpose, generation on/off.
-    3. The network executes it: stored pairs are consumed at the start of the round; the round's τ seconds are then
-       simulated in ``substeps`` slices in which fresh payload pairs are used the moment they are heralded and
-       verification / key pairs are taken from memory as soon as they arrive. A link generates while the decision
-       says so or while its fresh requests are outstanding.
+    3. The network executes it: stored pairs chosen by the policy are consumed at the start of the round; the
+       round's τ seconds are then simulated in one network step in which each link serves its fresh requests in
+       priority order (payload, verification, key), every pair the moment it is heralded. A link generates all round
+       where the decision says so, elsewhere only until its requests are served.
 aggregate
     4. Participants compute gradients on their minibatches (shots, own depolarising noise); the coordinated
        adversary replaces the Byzantine participants' updates and stamps; every reply is tagged with a one-time
@@ -42,7 +42,7 @@ from ceas.network.network import StreamDemand
 from ceas.network.qkd import bbm92
 from ceas.rng import stream
 from ceas.scheduling.registry import make_policy
-from ceas.scheduling.views import InventoryView, NodeView
+from ceas.scheduling.views import PURPOSES, InventoryView, NodeView
 from ceas.security.attacks import ChannelView, StampClaims, choose_byzantine, make_adversary
 from ceas.security.mac import KeyExhaustedError, OneTimeMac
 from ceas.security.messages import Reason, Signer, Verifier
@@ -215,59 +215,35 @@ class BrokerTrainer(DataLevelTrainer):
                     y = net.distill_key(int(link), ids[links == link], rng=rng)
                     key_bits += y.secret_bits
                     key_pairs += int(y.pairs)
-        need = decision.requests.copy()
-        substeps = cfg.broker.substeps
-        dt = cfg.scheduling.round_s / substeps
-        gen = np.zeros(L, np.int64)
-        exp = np.zeros(L, np.int64)
-        ev = np.zeros(L, np.int64)
-        for s in range(substeps):
-            # Fresh pairs are used as they are heralded: payload first; once every payload is served, the rest of
-            # the round streams pairs into key distillation (measuring from memory would lose most of them to
-            # eviction, since a tag's 128 bits cost ~440 pairs at F = 0.95). A link generates while the decision
-            # says so or while it has requests that this slice serves.
-            purpose = "payload" if need[:, 0].any() or not need[:, 2].any() else "key"
-            column = 0 if purpose == "payload" else 2
-            on = decision.generate | (need[:, column] > 0) | (need[:, 1] > 0)
-            if on.any():
-                net.set_generation(on, True)
-            if (~on).any():
-                net.set_generation(~on, False)
-            rep = net.advance(dt, StreamDemand(pairs=need[:, column], purpose=purpose))
-            gen += rep.generated
-            exp += rep.expired
-            ev += rep.evicted
-            d = rep.delivered
-            if d.n:
-                counts = np.bincount(d.link, minlength=L)
-                need[:, column] -= counts
-                for link in np.flatnonzero(counts):
-                    mine = d.link == link
-                    if purpose == "payload":
-                        got["payload"][link].append(d.werner[mine])
-                    else:
-                        y = bbm92(d.bell[mine], rng)
-                        net.key_pool(int(link)).deposit(y.secret_bits)
-                        key_bits += y.secret_bits
-                        key_pairs += int(y.pairs)
-                if purpose == "payload":
-                    arrival[counts > 0] = (s + 1) * dt
-            if need[:, 1].any():
-                dv = net.request_many(need[:, 1], purpose="verification")
-                if dv.n:
-                    counts = np.bincount(dv.link, minlength=L)
-                    need[:, 1] -= counts
-                    for link in np.flatnonzero(counts):
-                        got["verification"][link].append(dv.werner[dv.link == link])
-            if not need[:, 2].any():
-                continue
-            held = net.view().held
-            for link in np.flatnonzero((need[:, 2] > 0) & (held > 0)):
-                take = int(min(need[link, 2], held[link]))
-                y = net.distill_key(int(link), take, rng=rng)
-                key_bits += y.secret_bits
-                key_pairs += int(y.pairs)
-                need[link, 2] -= take
+        # The round's tau seconds in one network step. Each link serves its fresh requests in priority order --
+        # payload, verification, key -- with stored pairs first and then every pair the moment it is heralded (a
+        # verification test or a BBM92 measurement needs no storage either), so no requested pair waits in memory.
+        # A link generates for the whole round where the decision says so; elsewhere only until its requests are
+        # served (a link stops attempting at its last needed herald).
+        need = decision.requests
+        on = decision.generate | (need.sum(axis=1) > 0)
+        if on.any():
+            net.set_generation(on, True)
+        if (~on).any():
+            net.set_generation(~on, False)
+        start = net.now
+        rep = net.advance(
+            cfg.scheduling.round_s,
+            [StreamDemand(pairs=need[:, j].copy(), purpose=p) for j, p in enumerate(PURPOSES)],
+            stop_when_served=~decision.generate,
+        )
+        payload, verification, key = rep.deliveries
+        for purpose, d in (("payload", payload), ("verification", verification)):
+            for link in np.unique(d.link):
+                got[purpose][link].append(d.werner[d.link == link])
+        if payload.n:
+            np.maximum.at(arrival, payload.link, payload.time_s - start)
+        for link in np.unique(key.link):
+            y = bbm92(key.bell[key.link == link], rng)
+            net.key_pool(int(link)).deposit(y.secret_bits)
+            key_bits += y.secret_bits
+            key_pairs += int(y.pairs)
+        gen, exp, ev = rep.generated, rep.expired, rep.evicted
         return {
             "pairs": {p: [np.concatenate(x) if x else np.zeros(0) for x in got[p]] for p in got},
             "arrival_s": arrival,

@@ -55,6 +55,15 @@ class Arrivals:
         """Rank of each arrival within its link, shape (n,)."""
         return np.arange(self.link.size) - self.offsets[self.link]
 
+    def subset(self, keep: np.ndarray, n_links: int) -> Arrivals:
+        """The arrivals where ``keep`` (bool, shape (n,)) is true, still grouped by link in time order."""
+        link = self.link[keep]
+        offsets = np.zeros(n_links + 1, dtype=np.int64)
+        np.cumsum(np.bincount(link, minlength=n_links), out=offsets[1:])
+        return Arrivals(
+            offsets=offsets, link=link, attempt=self.attempt[keep], time_s=self.time_s[keep]
+        )
+
 
 def first_success(
     rng: np.random.Generator, p: np.ndarray, tau_s: np.ndarray, t_s: float | np.ndarray

@@ -82,7 +82,9 @@ class StreamDemand:
     """Pairs to use as they become available during :meth:`QuantumNetwork.advance`.
 
     At the start of the step, eligible stored pairs are used first (in ``order``); then each freshly heralded pair
-    is used the moment it is heralded, until ``pairs[l]`` have been delivered on link ``l``.
+    is used the moment it is heralded, until ``pairs[l]`` have been delivered on link ``l``. Several demands passed
+    together are served in priority order on every link: a link's stored pairs go to the first demand, then the
+    second, ...; its heralded pairs likewise (the first ``pairs[l]`` of the first demand, the next ones to the second).
 
     Attributes
     ----------
@@ -104,14 +106,22 @@ class StreamDemand:
 
 @dataclass(frozen=True)
 class AdvanceReport:
-    """What happened during one :meth:`QuantumNetwork.advance` step, per link (shape (n_links,))."""
+    """What happened during one :meth:`QuantumNetwork.advance` step, per link (shape (n_links,)).
+
+    ``deliveries`` holds one :class:`Delivery` per demand, in the order the demands were given (empty without one).
+    """
 
     start_s: float
     end_s: float
     generated: np.ndarray
     expired: np.ndarray
     evicted: np.ndarray
-    delivered: Delivery
+    deliveries: tuple[Delivery, ...]
+
+    @property
+    def delivered(self) -> Delivery:
+        """The pairs delivered to the first (or only) demand (an empty payload delivery without a demand)."""
+        return self.deliveries[0] if self.deliveries else Delivery.empty("payload")
 
 
 @dataclass(frozen=True)
@@ -389,100 +399,161 @@ class QuantumNetwork:
         else:
             self._pending[mask] = OFF
 
-    def _check_demand(self, demand: StreamDemand | None) -> StreamDemand | None:
+    def _check_demands(
+        self, demand: StreamDemand | Sequence[StreamDemand] | None
+    ) -> tuple[tuple[StreamDemand, ...], list[float]]:
+        """The demands as a tuple (priority order) and each one's minimum fidelity; raises on any bad field."""
         if demand is None:
-            return None
-        pairs = np.asarray(demand.pairs)
-        if pairs.shape != (self.n_links,) or pairs.dtype.kind not in "iu" or (pairs < 0).any():
-            raise ValidationError(
-                f"demand.pairs must be non-negative integers of shape ({self.n_links},), got "
-                f"{pairs.dtype} array of shape {pairs.shape}"
-            )
-        lookup("purpose", demand.purpose, PURPOSES)
-        lookup("selection order", demand.order, SELECTION_ORDERS)
-        self._min_fidelity(demand.min_fidelity)
-        return demand
+            return (), []
+        demands = (demand,) if isinstance(demand, StreamDemand) else tuple(demand)
+        floors = []
+        for d in demands:
+            if not isinstance(d, StreamDemand):
+                raise ValidationError(
+                    f"demand must be a StreamDemand or a sequence of them, got {d!r}"
+                )
+            pairs = np.asarray(d.pairs)
+            if pairs.shape != (self.n_links,) or pairs.dtype.kind not in "iu" or (pairs < 0).any():
+                raise ValidationError(
+                    f"demand.pairs must be non-negative integers of shape ({self.n_links},), got "
+                    f"{pairs.dtype} array of shape {pairs.shape}"
+                )
+            lookup("purpose", d.purpose, PURPOSES)
+            lookup("selection order", d.order, SELECTION_ORDERS)
+            floors.append(self._min_fidelity(d.min_fidelity))
+        return demands, floors
 
-    def advance(self, dt_s: float, demand: StreamDemand | None = None) -> AdvanceReport:
+    def _check_stop(self, stop) -> np.ndarray | None:
+        if stop is None:
+            return None
+        mask = np.asarray(stop)
+        if mask.shape != (self.n_links,) or mask.dtype != bool:
+            raise ValidationError(
+                f"stop_when_served must be a bool array of shape ({self.n_links},), got {mask.dtype} array of "
+                f"shape {mask.shape}"
+            )
+        return mask
+
+    def advance(
+        self,
+        dt_s: float,
+        demand: StreamDemand | Sequence[StreamDemand] | None = None,
+        *,
+        stop_when_served=None,
+    ) -> AdvanceReport:
         """Move the clock forward by ``dt_s`` seconds: generate, decay, expire and evict on every link at once.
 
         Heralding times are drawn as geometric waiting times on each link's attempt grid; memories are resolved
-        window by window in closed form (see :mod:`ceas.network.memory`). With a ``demand``, stored pairs are used
-        at the start of the step and fresh pairs the moment they are heralded, up to ``demand.pairs[l]`` per link.
+        window by window in closed form (see :mod:`ceas.network.memory`). With a ``demand`` (or several, served in
+        priority order per link), stored pairs are used at the start of the step and fresh pairs the moment they are
+        heralded, up to ``demand.pairs[l]`` per link.
 
         Parameters
         ----------
         dt_s : float
             Step length, seconds (>= 0, finite).
-        demand : StreamDemand, optional
-            Pairs to use during the step.
+        demand : StreamDemand or sequence of StreamDemand, optional
+            Pairs to use during the step; several are served in the order given (see :class:`StreamDemand`).
+        stop_when_served : bool ndarray, shape (n_links,), optional
+            Links that generate only for the demands: each stops attempting the moment its last demanded pair is
+            heralded (so it heralds nothing beyond the demand), and does not generate at all when stored pairs
+            already cover it. Generation stays off there afterwards until :meth:`set_generation` turns it on.
+            Geometric waiting times are memoryless, so this is exact, not an approximation.
 
         Returns
         -------
         AdvanceReport
-            Pairs generated, expired and evicted per link during the step, and the pairs delivered to ``demand``.
+            Pairs generated, expired and evicted per link during the step, and the pairs delivered to each demand.
         """
         dt_s = check_real("dt_s", dt_s, 0.0)
-        demand = self._check_demand(demand)
+        demands, floors = self._check_demands(demand)
+        stop = self._check_stop(stop_when_served)
         start = self._now
         end = start + dt_s
         L = self.n_links
         totals = [np.zeros(L, np.int64) for _ in range(3)]
-        parts: list[Delivery] = []
-        need = None if demand is None else np.asarray(demand.pairs, dtype=np.int64).copy()
+        parts: list[list[Delivery]] = [[] for _ in demands]
+        needs = np.array([np.asarray(d.pairs, dtype=np.int64) for d in demands]).reshape(
+            len(demands), L
+        )
+        # fresh pairs can serve a demand only on links whose fresh pairs meet its fidelity floor and live at all
+        fresh_ok = np.array(
+            [(self.table.f0 >= f) & (self.table.cutoff_s > 0) for f in floors], dtype=bool
+        ).reshape(len(demands), L)
         rate = np.where(self.generation_on, self.table.rate_hz, 0.0).sum()
         n_windows = max(1, math.ceil(dt_s * rate / _MAX_ARRIVALS_PER_WINDOW))
         edges = np.linspace(start, end, n_windows + 1)
         edges[-1] = end
         for t_end in edges[1:]:
-            gen, exp, ev = self._window(float(t_end), demand, need, parts)
+            gen, exp, ev = self._window(float(t_end), demands, floors, needs, fresh_ok, stop, parts)
             totals[0] += gen
             totals[1] += exp
             totals[2] += ev
         self._now = end
-        purpose = "payload" if demand is None else demand.purpose
-        return AdvanceReport(
-            start, end, totals[0], totals[1], totals[2], Delivery.concatenate(parts, purpose)
-        )
+        deliveries = tuple(Delivery.concatenate(p, d.purpose) for p, d in zip(parts, demands))
+        return AdvanceReport(start, end, totals[0], totals[1], totals[2], deliveries)
 
     def _window(
-        self, t_end: float, demand, need, parts
+        self, t_end: float, demands, floors, needs, fresh_ok, stop, parts
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         inv = self.inventory
         table = self.table
+        L = self.n_links
+        # stored pairs first, demand by demand (selection is deterministic: no random draw moves)
+        for j, d in enumerate(demands):
+            if needs[j].any():
+                chosen, _ = inv.select(needs[j], self._now, floors[j], d.order)
+                if chosen.any():
+                    got = inv.take(chosen, d.purpose, self._now)
+                    parts[j].append(got)
+                    needs[j] -= got.counts(L)
+        fresh_need = needs * fresh_ok  # (J, L): what heralded pairs may still serve
+        total = fresh_need.sum(axis=0)
+        if stop is not None:
+            self._pending[stop & (total == 0)] = OFF
         arrivals, self._pending = sample_arrivals(
             self._gen_rng, table.p_success, table.attempt_s, self._pending, t_end
         )
+        if stop is not None and arrivals.link.size:
+            # a link that stops once served makes no attempt after its last demanded herald
+            served = stop & (arrivals.counts >= total)
+            self._pending[served] = OFF
+            beyond = served[arrivals.link] & (arrivals.local_index >= total[arrivals.link])
+            if beyond.any():
+                arrivals = arrivals.subset(~beyond, L)
         n = arrivals.link.size
         ids = inv.next_id + np.arange(n, dtype=np.int64)
         inv.next_id += n
         inv.generated += arrivals.counts
         enter = np.ones(n, bool)
-        if demand is not None and need.any():
-            min_f = self._min_fidelity(demand.min_fidelity)
-            chosen, _ = inv.select(need, self._now, min_f, demand.order)
-            if chosen.any():
-                got = inv.take(chosen, demand.purpose, self._now)
-                parts.append(got)
-                need -= got.counts(self.n_links)
-            ok_link = (table.f0 >= min_f) & (table.cutoff_s > 0)
-            use = ok_link[arrivals.link] & (arrivals.local_index < need[arrivals.link])
+        if n and total.any():
+            rank = arrivals.local_index
+            cum = np.cumsum(fresh_need, axis=0)  # (J, L)
+            use = rank < cum[-1, arrivals.link]
             if use.any():
-                link = arrivals.link[use]
-                parts.append(
-                    Delivery(
-                        demand.purpose, link, ids[use], arrivals.time_s[use], self._fresh_bell[link]
+                used = np.flatnonzero(use)
+                link_u = arrivals.link[used]
+                # each used pair serves the demand whose cumulative share its rank falls into
+                which = (rank[used][None, :] >= cum[:, link_u]).sum(axis=0)
+                for j, d in enumerate(demands):
+                    sel = used[which == j]
+                    if not sel.size:
+                        continue
+                    link = arrivals.link[sel]
+                    parts[j].append(
+                        Delivery(
+                            d.purpose, link, ids[sel], arrivals.time_s[sel], self._fresh_bell[link]
+                        )
                     )
-                )
-                inv.count_consumed(demand.purpose, link)
-                need -= np.bincount(link, minlength=self.n_links)
+                    inv.count_consumed(d.purpose, link)
+                    needs[j] -= np.bincount(link, minlength=L)
                 enter = ~use
         if enter.all():
             link, time_s, pid, offsets = arrivals.link, arrivals.time_s, ids, arrivals.offsets
         else:
             link, time_s, pid = arrivals.link[enter], arrivals.time_s[enter], ids[enter]
-            offsets = np.zeros(self.n_links + 1, np.int64)
-            np.cumsum(np.bincount(link, minlength=self.n_links), out=offsets[1:])
+            offsets = np.zeros(L + 1, np.int64)
+            np.cumsum(np.bincount(link, minlength=L), out=offsets[1:])
         expiry = time_s + np.repeat(table.cutoff_s, np.diff(offsets))
         window = inv.window(t_end, offsets, time_s, expiry)
         outcome = self._policy.resolve(window)
