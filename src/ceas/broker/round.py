@@ -300,13 +300,18 @@ class BrokerTrainer(DataLevelTrainer):
             np.array([w.size >= n_need for w in w_pay], bool) if self.copies else np.ones(m, bool)
         )
         vis = np.array([w.mean() if w.size else 0.0 for w in w_pay]) if self.copies else np.ones(m)
-        for i, k in enumerate(participants):
+        tested, errors, sizes = [], [], []
+        for k in participants:
             wv = pairs["verification"][k]
             if wv.size:
                 rec = sample_honest_test(float(wv.mean()), int(wv.size), rng)
-                est = estimate_fidelity(int(np.sum(rec.errors)), int(wv.size))
-                st.fid_estimate[k] = float(est.estimate)
-                st.fid_upper[k] = float(est.upper)
+                tested.append(k)
+                errors.append(int(np.sum(rec.errors)))
+                sizes.append(int(wv.size))
+        if tested:  # one vectorised interval computation for every tested link
+            est = estimate_fidelity(np.array(errors), np.array(sizes))
+            st.fid_estimate[tested] = est.estimate
+            st.fid_upper[tested] = est.upper
 
         # stamps (Byzantine claims inflated by stamp attacks), tagged replies, channel attacks
         shots = tr.shots or 1
