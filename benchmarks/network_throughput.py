@@ -10,7 +10,8 @@ Reports (written to ``benchmarks/results/network_throughput.json``):
   the event-by-event reference simulation (``tests/network/network_memory_reference.py``) for the memory windows;
 * a statistical sanity check of the hour's supply against p c / L per link.
 
-SeQUeNCe and SimQN (``qns``) are not installed in this environment, so no cross-check against them is run.
+SeQUeNCe and SimQN (``qns``) are not used here; the cross-check of one link against them is
+``benchmarks/crosscheck_peers.py`` (optional ``crosscheck`` extra, run in a separate venv).
 
 Usage: ``.venv/bin/python benchmarks/network_throughput.py [--hours 1] [--out PATH]``
 """
