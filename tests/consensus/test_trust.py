@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ceas.consensus.aggregators import TrimmedMean
-from ceas.consensus.trust import TrustTracker, agreement_scores
+from ceas.consensus.trust import TrustTracker, agreement_scores, evidence_scores
 from ceas.errors import ProtocolError, ValidationError
 
 
@@ -89,7 +89,9 @@ def test_bad_arguments():
         t.penalize([4])
     with pytest.raises(ValidationError, match=r"rate must be in \(0, 1\], got 0"):
         TrustTracker(rate=0)
-    with pytest.raises(ValidationError, match="metric must be one of cosine, distance, got 'l2'"):
+    with pytest.raises(
+        ValidationError, match="metric must be one of cosine, distance, evidence, got 'l2'"
+    ):
         TrustTracker(metric="l2")
 
 
@@ -103,3 +105,51 @@ def test_snapshot_is_a_read_only_copy_and_state_round_trips():
     clone = TrustTracker.from_state_dict(t.state_dict())
     np.testing.assert_array_equal(clone.scores_, t.scores_)
     assert (clone.rate, clone.metric, clone.initial) == (0.3, "distance", 0.8)
+
+
+# -- evidence metric (issue 6) -----------------------------------------------------------------------------------
+
+
+def test_evidence_scores_hand_checked():
+    # projections on e1: [0, 1, 2, 3, -10]; median 1, |dev| = [1, 0, 1, 2, 11] -> MAD 1, scale 1.4826
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0], [-10.0, 0.0]])
+    z = evidence_scores(x, np.array([2.0, 0.0]))
+    np.testing.assert_allclose(z[:, 0], np.array([-1.0, 0.0, 1.0, 2.0, -11.0]) / 1.4826, rtol=1e-12)
+    # distances to the coordinate-wise median (1, 0): [1, 0, 1, 2, 11]; log of the floored 0 is far inside
+    d = np.array([1.0, 1e-12, 1.0, 2.0, 11.0])
+    ld = np.log(d)
+    mad = 1.4826 * np.median(np.abs(ld - np.median(ld)))
+    np.testing.assert_allclose(z[:, 1], -(ld - np.median(ld)) / mad, rtol=1e-12)
+    assert z[4, 1] < -2 and z[4, 0] < -7  # the outlier is suspicious on both tests
+    # fewer than 3 rows: no majority, no evidence; zero reference: no direction score
+    assert not evidence_scores(x[:2], np.ones(2)).any()
+    assert not evidence_scores(x, np.zeros(2))[:, 0].any()
+
+
+def test_evidence_trust_flags_a_persistent_deviant_and_keeps_honest_nodes():
+    rng = np.random.default_rng(3)
+    t = TrustTracker(rate=0.2, metric="evidence", alpha=0.05).reset(10)
+    mu = np.full(32, 0.05)  # honest signal far below the noise (sd 0.5), as with quantum payloads
+    for _ in range(12):
+        x = mu + 0.5 * rng.standard_normal((10, 32))
+        x[0] = -10 * mu + 0.5 * rng.standard_normal(32)  # scaled negative mean, same channel noise
+        t.update(np.arange(10), x, x[1:].mean(axis=0))
+    assert t.scores_[0] < 0.05
+    assert np.median(t.scores_[1:]) == 1.0 and t.scores_[1:].min() > 0.2
+
+
+def test_evidence_penalize_state_roundtrip_and_bounds():
+    t = TrustTracker(metric="evidence", initial=1.0, rate=0.5).reset(3)
+    assert t.scores_.tolist() == [1.0, 1.0, 1.0]  # no evidence yet: full trust
+    t.penalize([1])
+    assert t.scores_.tolist() == [1.0, 0.5, 1.0]
+    t.update([0, 1, 2], np.array([[1.0, 0.0], [1.0, 0.1], [0.9, 0.0]]), np.array([1.0, 0.0]))
+    assert t.acceptance_[1] == 0.75  # an accepted reply moves the rejection factor back towards 1
+    clone = TrustTracker.from_state_dict(t.state_dict())
+    np.testing.assert_array_equal(clone.scores_, t.scores_)
+    np.testing.assert_array_equal(clone.evidence_, t.evidence_)
+    np.testing.assert_array_equal(clone.reference_, t.reference_)
+    with pytest.raises(ValidationError, match=r"alpha must be in \(0, 0.5\], got 0"):
+        TrustTracker(metric="evidence", alpha=0)
+    with pytest.raises(ValidationError, match="reference_decay must be < 1, got 1"):
+        TrustTracker(metric="evidence", reference_decay=1.0)

@@ -1,19 +1,38 @@
-"""Per-node trust: an exponential moving average of each node's agreement with the round's aggregate (SPEC §3).
+r"""Per-node trust: an exponential moving average of each node's agreement with the round's aggregate (SPEC §3).
 
-After each aggregation every participant k gets an agreement score :math:`a_k \\in [0, 1]` and its trust moves
-towards it, :math:`s_k \\leftarrow (1-\\rho) s_k + \\rho a_k`; non-participants keep their trust. A reply that was
+After each aggregation every participant k gets an agreement score :math:`a_k \in [0, 1]` and its trust moves
+towards it, :math:`s_k \leftarrow (1-\rho) s_k + \rho a_k`; non-participants keep their trust. A reply that was
 rejected (bad tag, replay, malformed) counts as :math:`a_k = 0` (:meth:`TrustTracker.penalize`). The scores go up to
 the scheduler (:meth:`TrustTracker.snapshot`), whose reward weighs each node's φ by its trust (SPEC §5).
 
 Agreement metrics
 -----------------
 ``cosine``
-    :math:`a_k = \\max(0, \\cos\\angle(g_k, \\hat g))`: direction only, so honest nodes with noisy but aligned
+    :math:`a_k = \max(0, \cos\angle(g_k, \hat g))`: direction only, so honest nodes with noisy but aligned
     gradients score high and sign-flipped or orthogonal ones score 0.
 ``distance``
-    :math:`a_k = \\min(1, \\tilde d / d_k)` with :math:`d_k = \\lVert g_k - \\hat g\\rVert` and :math:`\\tilde d`
+    :math:`a_k = \min(1, \tilde d / d_k)` with :math:`d_k = \lVert g_k - \hat g\rVert` and :math:`\tilde d`
     the round's median distance: full agreement within the typical (honest-majority) spread, 1/10 at ten times
     it; scale-free.
+``evidence`` (noise-aware; CEAS default)
+    Not an agreement with the (possibly corrupted) aggregate but a sequential outlier test with a robust,
+    noise-calibrated scale. Each round, participant k gets two robust z-scores against the round's honest-majority
+    spread (median and MAD over the participants, so channel noise and gradient diversity set the scale, whatever
+    their size):
+
+    * direction: :math:`z^{dir}_k = (p_k - \operatorname{med} p)/(1.4826\,\operatorname{MAD} p)`, with
+      :math:`p_k = \langle g_k, \hat r\rangle` the projection on a reference direction (an EMA of the aggregates,
+      ``reference_decay``), negative when k pulls against the consensus;
+    * distance: :math:`z^{dist}_k` the same robust z-score of :math:`\log \lVert g_k - \tilde g\rVert` with
+      :math:`\tilde g` the coordinate-wise median, positive when k is farther out than noise explains.
+
+    Evidence accumulates over k's participations with forgetting :math:`\lambda = 1-\rho`:
+    :math:`S_k \leftarrow \lambda S_k + z_k`, :math:`W_k \leftarrow \lambda^2 W_k + 1` (an exponentially
+    weighted Stouffer sum; :math:`S_k/\sqrt{W_k}` is N(0, 1) for a node whose z-scores are), and trust is
+    :math:`\min(1, \Phi(Z^{dir}_k)/\alpha)\cdot\min(1, \Phi(-Z^{dist}_k)/\alpha)` times a rejection factor that
+    :meth:`TrustTracker.penalize` lowers by :math:`\lambda` and an accepted reply moves back towards 1. An honest node
+    keeps full trust unless its evidence is beyond the one-sided level ``alpha``; a persistent deviant loses it
+    geometrically. One noisy round moves little, which is what a payload whose noise exceeds the honest signal needs.
 """
 
 from __future__ import annotations
@@ -23,13 +42,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from scipy import stats
 
 from ceas.consensus._validate import check_array, check_int, check_real
 from ceas.errors import ProtocolError, ValidationError
 
-__all__ = ["TRUST_METRICS", "TrustScores", "TrustTracker", "agreement_scores"]
+__all__ = ["TRUST_METRICS", "TrustScores", "TrustTracker", "agreement_scores", "evidence_scores"]
 
-TRUST_METRICS = ("cosine", "distance")
+TRUST_METRICS = ("cosine", "distance", "evidence")
+_MAD_TO_SD = 1.4826  # MAD of a normal sample / its standard deviation
 
 
 def agreement_scores(
@@ -74,6 +95,51 @@ def agreement_scores(
     raise ValidationError(f"metric must be one of {', '.join(TRUST_METRICS)}, got {metric!r}")
 
 
+def _robust_z(v: np.ndarray) -> np.ndarray:
+    """(v - median) / (1.4826 MAD); all zeros when the MAD is 0 (no spread to judge against)."""
+    centred = v - np.median(v)
+    mad = _MAD_TO_SD * float(np.median(np.abs(centred)))
+    return centred / mad if mad > 0 else np.zeros_like(v)
+
+
+def evidence_scores(updates: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-participant robust z-scores of one round (the ``evidence`` metric), negative = suspicious.
+
+    Parameters
+    ----------
+    updates : ndarray (n, d)
+        The round's participant updates, gradient units.
+    reference : ndarray (d,)
+        Reference direction (any scale; zero means "no direction", giving 0 for the direction score).
+
+    Returns
+    -------
+    ndarray (n, 2)
+        Column 0: robust z of the projection on ``reference`` (negative = against it). Column 1: minus the robust z
+        of the log distance to the coordinate-wise median (negative = farther out than the round's typical
+        spread). All zeros for n < 3, where no majority defines a spread.
+    """
+    x = check_array("updates", updates, ndim=2)
+    r = check_array("reference", reference, ndim=1)
+    if r.shape[0] != x.shape[1]:
+        raise ValidationError(
+            f"reference must have shape ({x.shape[1]},) to match updates, got {r.shape}"
+        )
+    n = x.shape[0]
+    z = np.zeros((n, 2))
+    if n < 3:
+        return z
+    norm = float(np.linalg.norm(r))
+    if norm > 0:
+        z[:, 0] = _robust_z(x @ (r / norm))
+    dist = np.linalg.norm(x - np.median(x, axis=0), axis=1)
+    scale = float(np.median(dist))
+    if scale > 0:
+        # rows at the median itself would give log 0: floor them far inside the spread
+        z[:, 1] = -_robust_z(np.log(np.maximum(dist, 1e-12 * scale)))
+    return z
+
+
 @dataclass(frozen=True)
 class TrustScores:
     """The up-signal to the scheduler: every node's trust after round ``round``.
@@ -90,16 +156,20 @@ class TrustScores:
 
 
 class TrustTracker:
-    """Exponential moving average of agreement with the aggregate, one score per node.
+    """Per-node trust: an EMA of agreement with the aggregate, or sequential outlier evidence (``evidence``).
 
     Parameters
     ----------
     rate : float
         EMA rate ρ in (0, 1]; trust reflects roughly the last 1/ρ participations.
-    metric : {"cosine", "distance"}
-        Agreement metric (see :func:`agreement_scores`).
+    metric : {"cosine", "distance", "evidence"}
+        Agreement metric (see :func:`agreement_scores`) or the evidence test (module docstring).
     initial : float
         Trust of a node never seen, in [0, 1].
+    alpha : float
+        ``evidence`` only: one-sided level in (0, 0.5] below which accumulated evidence lowers trust.
+    reference_decay : float
+        ``evidence`` only: the reference direction is ``decay * previous + (1 - decay) * aggregate``, in [0, 1).
 
     Attributes
     ----------
@@ -120,6 +190,8 @@ class TrustTracker:
         rate: float = 0.2,
         metric: Literal["cosine", "distance"] = "cosine",
         initial: float = 1.0,
+        alpha: float = 0.05,
+        reference_decay: float = 0.5,
     ) -> None:
         self.rate = check_real("rate", rate, low=0.0, high=1.0, low_open=True)
         if metric not in TRUST_METRICS:
@@ -128,13 +200,33 @@ class TrustTracker:
             )
         self.metric = metric
         self.initial = check_real("initial", initial, low=0.0, high=1.0)
+        self.alpha = check_real("alpha", alpha, low=0.0, high=0.5, low_open=True)
+        self.reference_decay = check_real("reference_decay", reference_decay, low=0.0, high=1.0)
+        if self.reference_decay >= 1.0:
+            raise ValidationError(f"reference_decay must be < 1, got {reference_decay}")
 
     # -- learned state --------------------------------------------------------------------------------------
     def reset(self, n_nodes: int) -> TrustTracker:
         """Start every one of ``n_nodes`` nodes at the initial trust; returns self."""
         n_nodes = check_int("n_nodes", n_nodes, low=1)
         self.scores_ = np.full(n_nodes, self.initial)
+        if self.metric == "evidence":
+            self.evidence_ = np.zeros((n_nodes, 2))  # exponentially weighted sums of z-scores
+            self.evidence_weight_ = np.zeros(n_nodes)  # their weights, sum of lambda^(2j)
+            self.acceptance_ = np.full(n_nodes, self.initial)  # rejection factor (penalize)
+            self.reference_: np.ndarray | None = None
         return self
+
+    def _evidence_trust(self) -> None:
+        w = self.evidence_weight_
+        z = np.divide(
+            self.evidence_,
+            np.sqrt(w)[:, None],
+            out=np.zeros_like(self.evidence_),
+            where=w[:, None] > 0,
+        )
+        level = np.minimum(1.0, stats.norm.cdf(z) / self.alpha).prod(axis=1)
+        self.scores_ = np.clip(self.acceptance_ * level, 0.0, 1.0)
 
     def _scores(self, method: str) -> np.ndarray:
         try:
@@ -179,15 +271,43 @@ class TrustTracker:
             The agreement scores used.
         """
         idx = self._nodes(nodes, "update")
+        if self.metric == "evidence":
+            return self._update_evidence(idx, updates, aggregate)
         a = agreement_scores(updates, aggregate, self.metric)
         if a.shape != idx.shape:
             raise ValidationError(f"updates must have one row per node ({idx.size}), got {a.size}")
         self.scores_[idx] = (1.0 - self.rate) * self.scores_[idx] + self.rate * a
         return a
 
+    def _update_evidence(
+        self, idx: np.ndarray, updates: np.ndarray, aggregate: np.ndarray
+    ) -> np.ndarray:
+        g = check_array("aggregate", aggregate, ndim=1)
+        ref = (
+            g
+            if self.reference_ is None
+            else self.reference_decay * self.reference_ + (1.0 - self.reference_decay) * g
+        )
+        z = evidence_scores(updates, ref)
+        if z.shape[0] != idx.size:
+            raise ValidationError(
+                f"updates must have one row per node ({idx.size}), got {z.shape[0]}"
+            )
+        lam = 1.0 - self.rate
+        self.evidence_[idx] = lam * self.evidence_[idx] + z
+        self.evidence_weight_[idx] = lam**2 * self.evidence_weight_[idx] + 1.0
+        self.acceptance_[idx] = lam * self.acceptance_[idx] + self.rate
+        self.reference_ = ref
+        self._evidence_trust()
+        return np.minimum(1.0, stats.norm.cdf(z) / self.alpha).prod(axis=1)
+
     def penalize(self, nodes: Any) -> None:
         """Count a rejected reply (bad tag, replay, malformed stamp) as zero agreement."""
         idx = self._nodes(nodes, "penalize")
+        if self.metric == "evidence":
+            self.acceptance_[idx] = (1.0 - self.rate) * self.acceptance_[idx]
+            self._evidence_trust()
+            return
         self.scores_[idx] = (1.0 - self.rate) * self.scores_[idx]
 
     def snapshot(self, round: int) -> TrustScores:
@@ -199,16 +319,40 @@ class TrustTracker:
     # -- checkpointing -----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters and learned state, as plain data for a checkpoint."""
-        return {
+        state: dict[str, Any] = {
             "rate": self.rate,
             "metric": self.metric,
             "initial": self.initial,
+            "alpha": self.alpha,
+            "reference_decay": self.reference_decay,
             "scores_": self._scores("state_dict").tolist(),
         }
+        if self.metric == "evidence":
+            state["evidence_"] = self.evidence_.tolist()
+            state["evidence_weight_"] = self.evidence_weight_.tolist()
+            state["acceptance_"] = self.acceptance_.tolist()
+            state["reference_"] = None if self.reference_ is None else self.reference_.tolist()
+        return state
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> TrustTracker:
         """Rebuild a tracker saved by :meth:`state_dict`."""
-        tracker = cls(rate=state["rate"], metric=state["metric"], initial=state["initial"])
+        tracker = cls(
+            rate=state["rate"],
+            metric=state["metric"],
+            initial=state["initial"],
+            alpha=state.get("alpha", 0.05),
+            reference_decay=state.get("reference_decay", 0.5),
+        )
         tracker.scores_ = check_array("scores_", state["scores_"], ndim=1, low=0.0, high=1.0)
+        if tracker.metric == "evidence":
+            tracker.evidence_ = check_array("evidence_", state["evidence_"], ndim=2)
+            tracker.evidence_weight_ = check_array(
+                "evidence_weight_", state["evidence_weight_"], ndim=1, low=0.0
+            )
+            tracker.acceptance_ = check_array(
+                "acceptance_", state["acceptance_"], ndim=1, low=0.0, high=1.0
+            )
+            ref = state["reference_"]
+            tracker.reference_ = None if ref is None else check_array("reference_", ref, ndim=1)
         return tracker
