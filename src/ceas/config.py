@@ -119,6 +119,14 @@ class BrokerSection(_Section):
     clip: float = Field(
         1.0, gt=0, le=1e6, description="SPEC §4: payload components clipped to [-G, G], G = 1"
     )
+    payload_scale: Literal["node", "fixed"] = Field(
+        "node",
+        description=(
+            "[D] quantum payload encoding <Z> = g/s: 'node' sends each message's own scale s = max|g| <= G "
+            "classically (same bound on any sender, (G/s)^2 less noise: honest components are ~0.1-0.3 of G); "
+            "'fixed' is SPEC §4 literally (s = G)"
+        ),
+    )
 
 
 class RunConfig(_Section):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ceas.broker.payload import deliver, payload_variance
+from ceas.broker.payload import deliver, encode, payload_scale, payload_variance
 from ceas.errors import ValidationError
 
 
@@ -42,3 +42,37 @@ def test_clipping_and_bad_shapes():
         deliver(np.zeros((2, 3)), np.ones((2, 4, 1)), np.ones(2), clip=1.0, rng=rng)
     with pytest.raises(ValidationError, match="> 0"):
         deliver(np.zeros((1, 1)), np.ones((1, 1, 1)), np.zeros(1), clip=1.0, rng=rng)
+
+
+@pytest.mark.parametrize("w", [1.0, 0.6])
+def test_node_scale_keeps_the_estimate_unbiased_and_cuts_the_variance_by_g_over_s_squared(w):
+    rng = np.random.default_rng(5)
+    g = np.array([[0.12, -0.25, 0.0, 0.05]])  # a typical honest gradient: s = 0.25, G = 1
+    draws, copies, clip = 20_000, 4, 1.0
+    vis = np.full((draws, 4, copies), w)
+    est = deliver(
+        np.repeat(g, draws, axis=0), vis, np.full(draws, w), clip=clip, rng=rng, scale="node"
+    )
+    want = payload_variance(g[0], w, copies, clip, scale="node")
+    np.testing.assert_allclose(est.var(axis=0, ddof=1), want, rtol=0.10)
+    # (the component at s with w = 1 is sent exactly: zero variance, zero error)
+    assert np.all(np.abs(est.mean(axis=0) - g[0]) <= 4 * np.sqrt(want / draws) + 1e-12)
+    fixed = payload_variance(g[0], w, copies, clip, scale="fixed")
+    # at zero signal the ratio is exactly (G/s)^2 = 16
+    assert fixed[2] / want[2] == pytest.approx(16.0)
+    assert np.all(want < fixed)
+
+
+def test_node_scale_never_lets_a_sender_exceed_the_clip():
+    s = payload_scale(np.array([[50.0, -3.0], [0.2, -0.1], [0.0, 0.0]]), 1.0, "node")
+    np.testing.assert_allclose(s, [1.0, 0.2, 1e-9])
+    rng = np.random.default_rng(0)
+    est = deliver(
+        np.array([[50.0, -0.5]]), np.ones((1, 2, 2000)), np.ones(1), clip=1.0, rng=rng, scale="node"
+    )
+    assert est[0, 0] == pytest.approx(1.0)  # clipped to G = 1, sent at scale 1
+    assert est[0, 1] == pytest.approx(-0.5, abs=0.05)
+    with pytest.raises(ValidationError, match="one of"):
+        payload_scale(np.zeros((1, 2)), 1.0, "adaptive")
+    with pytest.raises(ValidationError, match=r"\(0, G"):
+        encode(np.zeros(2), 1.0, 2.0)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ceas.broker.payload import encode
+from ceas.broker.payload import encode, payload_scale
 from ceas.config import RunConfig
 from ceas.consensus.params import aggregation_from_params, trust_from_params
 from ceas.consensus.stamps import FidelityStamp, qfi_noise_bound, verify_stamps
@@ -370,13 +370,15 @@ class BrokerTrainer(DataLevelTrainer):
         received = updates.copy()
         G = cfg.broker.clip
         if self.copies:
+            # each payload's scale s (<= G) travels in its authenticated envelope (see ceas.broker.payload)
+            scale = payload_scale(updates, G, cfg.broker.payload_scale) if m else np.zeros(0)
             for i in np.flatnonzero(accepted):
                 w = w_pay[i][:n_need]
                 comp = np.arange(n_need) % self.spec.n_params
-                z = encode(updates[i], G)[comp]
+                z = encode(updates[i], G, scale[i])[comp]
                 plus = rng.random(n_need) < 0.5 * (1.0 + w * z)
                 sums = np.bincount(comp, weights=2.0 * plus - 1.0, minlength=self.spec.n_params)
-                received[i] = G * sums / self.copies / max(vis[i], 1e-9)
+                received[i] = scale[i] * sums / self.copies / max(vis[i], 1e-9)
 
         # stamp verification and robust fidelity-weighted aggregation
         update = None
