@@ -12,6 +12,7 @@ from ceas.scheduling._physics import (
     binary_entropy,
     cutoff_age,
     fidelity_at_age,
+    pairs_for_bits,
     werner_from_fidelity,
 )
 
@@ -63,3 +64,32 @@ def test_bbm92_yield_perfect_pair_is_half_a_bit_and_vanishes_at_11_percent_qber(
 def test_bbm92_yield_is_monotone_in_fidelity(a, b):
     lo, hi = sorted((a, b))
     assert bbm92_bits(lo) <= bbm92_bits(hi) + 1e-15
+
+
+@pytest.mark.parametrize("fidelity,bits", [(0.95, 128.0), (0.95, 40.0), (0.92, 128.0)])
+def test_pairs_for_bits_pays_the_tag_with_the_asked_confidence_under_the_networks_bbm92(
+    fidelity, bits
+):
+    """Checked against the network layer's own BBM92 (sampled bases and errors), not the formula it inverts."""
+    from ceas.network.qkd import bbm92
+    from ceas.network.werner import werner_bell_vector
+
+    n = int(pairs_for_bits(bits, fidelity, 0.95))
+    mean_count = bits / float(bbm92_bits(fidelity))
+    assert n > mean_count
+    assert int(pairs_for_bits(bits, fidelity, 0.5)) == int(np.ceil(mean_count - 1e-9))
+    rng = np.random.default_rng(4)
+    bell = np.tile(werner_bell_vector(fidelity), (n, 1))
+    paid = [bbm92(bell, rng).secret_bits >= bits for _ in range(600)]
+    assert np.mean(paid) >= 0.95
+    # the margin is not gross: 10 % fewer pairs already miss more often than 2 %
+    bell = np.tile(werner_bell_vector(fidelity), (int(0.9 * n), 1))
+    assert np.mean([bbm92(bell, rng).secret_bits >= bits for _ in range(600)]) < 0.98
+    # while the mean count alone pays about half the time or less
+    bell = np.tile(werner_bell_vector(fidelity), (int(np.ceil(mean_count)), 1))
+    assert np.mean([bbm92(bell, rng).secret_bits >= bits for _ in range(600)]) < 0.75
+
+
+def test_pairs_for_bits_is_zero_without_need_or_without_key():
+    out = pairs_for_bits(np.array([0.0, 10.0, 10.0]), np.array([0.95, 0.80, 0.95]), 0.9)
+    assert out.tolist()[:2] == [0, 0] and out[2] > 0

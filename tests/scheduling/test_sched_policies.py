@@ -218,3 +218,35 @@ def test_policies_decide_for_1000_nodes_in_milliseconds(name):
     validate_decision(d, inv, nodes, max_participants=200)
     assert d.participants.size == 200
     assert elapsed < 0.25, f"{name} took {elapsed:.3f} s for 1,000 nodes and {inv.n_pairs} pairs"
+
+
+def test_ceas_does_not_pick_a_node_whose_link_cannot_herald_its_payload_within_the_round():
+    # node 0 is the better node (trust x phi) but its link heralds ~2 pairs per round against a payload of 20
+    inv, nodes = views([[], []], trust=np.array([1.0, 0.6]), payload=20, t_coh=10.0, key_bits=None)
+    rate = np.array([2.0, 200.0])
+    inv = InventoryView(**{**inv.__dict__, "rate_hz": rate})
+    # a small latency price, so waiting for slow pairs alone would not rule node 0 out
+    p = SchedulingParams(participants=1, waste_penalty=0.05, latency_penalty=0.01)
+    d = make_policy("ceas", p)(inv, nodes, RNG)
+    assert d.participants.tolist() == [1]
+    # without the round deadline (fresh pairs always arrive, only late) trust x phi wins, as in the reduced MDP
+    late = make_policy("ceas", p.model_copy(update={"round_deadline": False}))(inv, nodes, RNG)
+    assert late.participants.tolist() == [0]
+
+
+def test_ceas_tops_up_idle_pools_with_key_measured_as_heralded():
+    # node 0 takes part; node 1's pool is short of the reserve (2 tags), node 2's is full
+    inv, nodes = views(
+        [[], [], []],
+        trust=np.array([1.0, 0.5, 0.5]),
+        key_bits=np.array([1.0, 0.1, 1.0]),
+        cap=np.full(3, 1.0),
+        t_coh=10.0,
+        rate=50.0,
+    )
+    d = make_policy("ceas", P1)(inv, nodes, RNG)
+    assert d.participants.tolist() == [0]
+    assert d.requests[1, 2] > 0 and d.requests[2, 2] == 0
+    validate_decision(d, inv, nodes, max_participants=1)
+    off = make_policy("ceas", P1.model_copy(update={"background_key": False}))(inv, nodes, RNG)
+    assert off.requests[1, 2] == 0

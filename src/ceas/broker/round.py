@@ -7,7 +7,7 @@ configure
        participants, which stored pairs serve which purpose, fresh pairs per link and purpose, generation on/off.
     3. The network executes it: stored pairs chosen by the policy are consumed at the start of the round; the
        round's τ seconds are then simulated in one network step in which each link serves its fresh requests in
-       priority order (payload, verification, key), every pair the moment it is heralded. A link generates all round
+       priority order (key, payload, verification), every pair the moment it is heralded. A link generates all round
        where the decision says so, elsewhere only until its requests are served.
 aggregate
     4. Participants compute gradients on their minibatches (shots, own depolarising noise); the coordinated
@@ -49,6 +49,9 @@ from ceas.security.messages import Reason, Signer, Verifier
 from ceas.security.verification import estimate_fidelity, sample_honest_test
 
 TAG_BITS = 128  # SPEC §6: one fresh 128-bit pad per message
+_PRIORITY = ("key", "payload", "verification")  # order in which a link serves fresh requests
+_INCOMPLETE, _KEY_DRY = "payload incomplete", "key pool dry"
+_NETWORK_MISSES = (_INCOMPLETE, _KEY_DRY)  # replies lost to the network, not rejected for what they said
 
 
 def _fidelity(w: np.ndarray) -> np.ndarray:
@@ -216,8 +219,10 @@ class BrokerTrainer(DataLevelTrainer):
                     key_bits += y.secret_bits
                     key_pairs += int(y.pairs)
         # The round's tau seconds in one network step. Each link serves its fresh requests in priority order --
-        # payload, verification, key -- with stored pairs first and then every pair the moment it is heralded (a
+        # key, payload, verification -- with stored pairs first and then every pair the moment it is heralded (a
         # verification test or a BBM92 measurement needs no storage either), so no requested pair waits in memory.
+        # Key goes first: a reply whose tag cannot be paid is never sent, which wastes its payload pairs, while key
+        # bits distilled for a reply that then misses the round stay in the pool for the next one.
         # A link generates for the whole round where the decision says so; elsewhere only until its requests are
         # served (a link stops attempting at its last needed herald).
         need = decision.requests
@@ -229,10 +234,10 @@ class BrokerTrainer(DataLevelTrainer):
         start = net.now
         rep = net.advance(
             cfg.scheduling.round_s,
-            [StreamDemand(pairs=need[:, j].copy(), purpose=p) for j, p in enumerate(PURPOSES)],
+            [StreamDemand(pairs=need[:, PURPOSES.index(p)].copy(), purpose=p) for p in _PRIORITY],
             stop_when_served=~decision.generate,
         )
-        payload, verification, key = rep.deliveries
+        key, payload, verification = rep.deliveries
         for purpose, d in (("payload", payload), ("verification", verification)):
             for link in np.unique(d.link):
                 got[purpose][link].append(d.werner[d.link == link])
@@ -333,7 +338,7 @@ class BrokerTrainer(DataLevelTrainer):
             for i, k in enumerate(participants)
         ]
         accepted = complete.copy()
-        reasons: dict[int, str] = {i: "payload incomplete" for i in np.flatnonzero(~complete)}
+        reasons: dict[int, str] = {i: _INCOMPLETE for i in np.flatnonzero(~complete)}
         observed = []
         for i, k in enumerate(participants):
             if not complete[i]:
@@ -343,7 +348,7 @@ class BrokerTrainer(DataLevelTrainer):
             except KeyExhaustedError as err:
                 st.verifier.record_unsent(int(k), t, err)
                 accepted[i] = False
-                reasons[i] = "key pool dry"
+                reasons[i] = _KEY_DRY
                 continue
             observed.append(wire)
             verdict = st.verifier.verify(wire, round=t, payload=updates[i])
@@ -403,8 +408,11 @@ class BrokerTrainer(DataLevelTrainer):
             )
             if update is not None and ok.any():
                 st.trust.update(participants[ok], received[ok], update)
-            if (~ok).any():
-                st.trust.penalize(participants[~ok])
+            # a reply the network failed to carry (payload short, no key for its tag) says nothing about the node's
+            # honesty: only replies rejected by authentication, stamp verification or the rule cost trust
+            missed = np.array([reasons.get(i) in _NETWORK_MISSES for i in range(m)], bool)
+            if (~ok & ~missed).any():
+                st.trust.penalize(participants[~ok & ~missed])
         new_theta = theta if update is None else optimizer.update(theta, update)
 
         # accounting (SPEC §5): utilisation = pairs whose work was used / pairs generated

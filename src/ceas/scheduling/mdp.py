@@ -42,6 +42,9 @@ from scipy import stats
 from ceas.errors import ValidationError
 from ceas.scheduling._physics import bbm92_bits, cutoff_age, fidelity_at_age, werner_from_fidelity
 from ceas.scheduling.params import SchedulingParams
+
+_MODEL_HAS_NO_DEADLINE = {"round_deadline": False, "key_confidence": 0.5, "background_key": False}
+"""Policy settings that match this model: fresh pairs always arrive (late), mean key yields (see MDPSpec.params)."""
 from ceas.scheduling.reward import harmonic_mean_v2, utility_scale
 from ceas.scheduling.validate import validate_decision
 from ceas.scheduling.views import Decision, InventoryView, NodeView
@@ -78,7 +81,12 @@ class MDPSpec:
     f_min : float
         Fidelity at the usable-age cutoff (SPEC §4: 0.8).
     params : SchedulingParams
-        m (participants), reward weights, round duration, discount, age_bins.
+        m (participants), reward weights, round duration, discount, age_bins. This model serves fresh pairs on
+        demand however long they take (the wait is a latency cost, step 1 below), its key yields are their mean,
+        and it charges every fresh pair's wait, a non-participant's too, as latency. The ``ceas`` policy's hedges
+        against the broker's synchronous round -- ``round_deadline``, the ``key_confidence`` margin and
+        ``background_key`` -- guard against risks the model does not have, so they are switched off here (a policy
+        evaluated on the model plans for the model); the broker's measurements cover them.
     """
 
     f0: np.ndarray
@@ -99,6 +107,7 @@ class MDPSpec:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        set_(self, "params", self.params.model_copy(update=_MODEL_HAS_NO_DEADLINE))
         n = np.asarray(self.f0).shape[0]
         for name, dtype in (
             ("f0", float),

@@ -62,6 +62,13 @@ class SchedulingParams(BaseModel):
         description="[D] most age bins (of width tau) of the binned MDP; pairs older than the last bin count as past "
         "their cutoff. Four keep exact value iteration enumerable on reduced instances.",
     )
+    key_confidence: float = Field(
+        0.95,
+        ge=0.5,
+        lt=1.0,
+        description="ceas: fresh key pairs are requested so the batch pays its tag with this probability; [D] 0.95 -- "
+        "asking for the mean count leaves about half of the tags unpaid (BBM92's yield varies +-20 % per batch).",
+    )
     key_reserve_rounds: float = Field(
         2.0,
         ge=0.0,
@@ -72,6 +79,19 @@ class SchedulingParams(BaseModel):
         True,
         description="ceas: measure pairs that would expire before the next decision for key (SPEC §5); off for the "
         "ablation.",
+    )
+    round_deadline: bool = Field(
+        True,
+        description="ceas: fresh pairs count only if they herald within the round (the broker's synchronous round "
+        "drops a reply whose payload or tag key is late), so a node's utility is weighted by that probability and "
+        "a payload cut short is waste. The reduced MDP (which serves fresh pairs late, at a latency cost) sets it "
+        "false.",
+    )
+    background_key: bool = Field(
+        True,
+        description="ceas: links of nodes not taking part distil fresh pairs into key (measured as heralded, so "
+        "none wait to expire) until the pool holds key_reserve_rounds of tags; [D] on -- once the pre-shared seed "
+        "key is spent, a tag costs ~440 fresh pairs, more than a slow link heralds in a round next to its payload.",
     )
     generation_control: bool = Field(
         True,

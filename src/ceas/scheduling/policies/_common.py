@@ -172,11 +172,17 @@ def build_decision(
     masks: dict[str, np.ndarray],
     fresh: dict[str, np.ndarray],
     generate: np.ndarray,
+    background_key: np.ndarray | None = None,
 ) -> Decision:
-    """Assemble a :class:`Decision` from per-pair masks and per-node fresh counts (placed on primary links)."""
+    """Assemble a :class:`Decision` from per-pair masks and per-node fresh counts (placed on primary links).
+
+    ``fresh`` counts apply to participants only; ``background_key`` (N,) adds fresh key pairs for non-participants.
+    """
     requests = np.zeros((inventory.n_links, 3), dtype=np.int64)
     for col, name in enumerate(("payload", "verification", "key")):
         counts = np.where(participants, fresh.get(name, 0), 0).astype(np.int64)
+        if name == "key" and background_key is not None:
+            counts = np.where(participants, counts, background_key).astype(np.int64)
         has = (counts > 0) & fr.has_link
         np.add.at(requests[:, col], fr.primary[has], counts[has])
     ids = inventory.pair_id

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from ceas.scheduling._physics import bbm92_bits, werner_from_fidelity
+from ceas.scheduling._physics import bbm92_bits, pairs_for_bits, werner_from_fidelity
 from ceas.scheduling.params import SchedulingParams
 from ceas.scheduling.policies._common import (
     build_decision,
@@ -84,6 +84,16 @@ def _pick_probability(
     free = m - 1 - always
     prob = np.where(free >= 0, stats.binom.cdf(np.maximum(free, 0), n_c, p_bar), 0.0)
     return np.where(fin, prob, 0.0)
+
+
+def _completion_probability(pairs: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """P(at least ``pairs`` heralds in a round) with ``expected`` = rate·τ heralds on average, shape (N,).
+
+    Heralds are geometric waits on the attempt grid with small p, so their count in τ is Poisson to O(p); no fresh
+    pair needed means certainty.
+    """
+    need = np.asarray(pairs, dtype=float)
+    return np.where(need > 0, stats.poisson.sf(need - 1.0, np.maximum(expected, 0.0)), 1.0)
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray, fill: float = 0.0) -> np.ndarray:
@@ -209,7 +219,8 @@ class CeasPolicy:
             deficit,
         )
         got = np.bincount(groups[key_stock], weights=y[key_stock], minlength=n)[:n]
-        fresh_key = fresh_for_bits(np.maximum(deficit - got, 0.0), fr.fresh_bits)
+        f_fresh = (3.0 * np.sqrt(fr.v0sq) + 1.0) / 4.0
+        fresh_key = pairs_for_bits(np.maximum(deficit - got, 0.0), f_fresh, p.key_confidence)
         key_ok = (deficit - got <= 1e-12) | (fr.fresh_bits > 0)
         fresh_total = fresh_pay + fresh_ver + fresh_key
         ok &= key_ok & ((fresh_total == 0) | (fr.rate > 0))
@@ -227,7 +238,15 @@ class CeasPolicy:
         from_pool = np.minimum(nodes.tag_bits, before)
         below = np.clip(nodes.tag_bits - (before - from_pool), 0.0, from_pool)
         key_cost = price * np.where(below > _EPS, below, 0.0)
-        score = np.where(ok, u * v2 - lost - latency - key_cost, -np.inf)
+        # a reply only counts if its tag key and payload arrive within the round (the broker serves key first): the
+        # utility is expected, and a payload cut short wastes the pairs it did get
+        p_done = (
+            _completion_probability(fresh_pay + fresh_key, fr.rate * tau)
+            if p.round_deadline
+            else np.ones(n)
+        )
+        waste = lam_w * (1.0 - p_done) * np.minimum(fresh_pay, fr.rate * tau)
+        score = np.where(ok, p_done * u * v2 - lost - latency - key_cost - waste, -np.inf)
         ranked = np.lexsort((np.arange(n), -score))[:m]
         part = np.zeros(n, dtype=bool)
         part[ranked[score[ranked] > 0]] = True
@@ -254,9 +273,16 @@ class CeasPolicy:
             generate = valid & survives & (useful | (kappa_node[link_node] > 0))
         else:
             generate = np.ones(inventory.n_links, dtype=bool)
+        background = None
+        if p.background_key:
+            # idle links top their pool up to the reserve with pairs measured as heralded (none can wait in memory
+            # until the next decision), so a node is not priced out of a later round by its tag
+            conv_idle = np.bincount(groups[convert], weights=y[convert], minlength=n)[:n]
+            short_bits = np.where(part | ~fr.has_link, 0.0, target - fr.pool - conv_idle)
+            background = fresh_for_bits(np.maximum(short_bits, 0.0), fr.fresh_bits)
         masks = {"payload": pay, "verification": ver, "key": key_stock, "convert": convert}
         fresh = {"payload": fresh_pay, "verification": fresh_ver, "key": fresh_key}
-        return build_decision(inventory, nodes, fr, part, masks, fresh, generate)
+        return build_decision(inventory, nodes, fr, part, masks, fresh, generate, background)
 
     def _conversions(
         self,
