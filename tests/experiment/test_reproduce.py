@@ -9,8 +9,23 @@ from ceas.experiment.reproduce import SCENARIOS, _mean_ci
 
 
 def test_reproduce_quick_tiny(tmp_path, capsys):
-    argv = ["reproduce", "--quick", "--seeds", "1", "--workers", "1", "--quiet", "--out", str(tmp_path),
-            "--set", "run.rounds=3", "--set", "training.nodes=12", "--set", "scheduling.participants=4"]
+    argv = [
+        "reproduce",
+        "--quick",
+        "--seeds",
+        "1",
+        "--workers",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "run.rounds=3",
+        "--set",
+        "training.nodes=12",
+        "--set",
+        "scheduling.participants=4",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "| ceas |" in out and "random-fedavg" in out
@@ -27,3 +42,33 @@ def test_mean_ci_matches_t_interval():
     assert m == 2.0
     assert abs(h - 4.302652729911275 * 1.0 / 3**0.5) < 1e-9  # t_{0.975, 2} * s / sqrt(n), s = 1
     assert _mean_ci([5.0]) == (5.0, 0.0)
+
+
+def test_a_checkpoint_from_another_config_is_replaced_not_resumed(tmp_path, capsys):
+    from ceas.config import load_config
+    from ceas.experiment.reproduce import _run_one
+
+    def cfg(rounds, lr):
+        return load_config(
+            "quick",
+            [
+                f"run.rounds={rounds}",
+                "run.checkpoint_every=1",
+                f"training.lr={lr}",
+                'run.name="a"',
+                f"run.out_dir={json.dumps(str(tmp_path))}",
+                "training.nodes=12",
+                "scheduling.participants=4",
+            ],
+        )
+
+    first = _run_one(cfg(2, 0.05))
+    (tmp_path / "a" / "summary.json").unlink()  # as if killed after its last checkpoint
+    other = _run_one(cfg(3, 0.01))  # a different config in the same folder: runs from scratch
+    assert len(other["metrics"]) == 3 and len(first["metrics"]) == 2
+    assert (
+        other["metrics"][0]["train_loss"] == first["metrics"][0]["train_loss"]
+    )  # same seed, round 0
+    assert (
+        other["metrics"][1]["grad_norm"] != first["metrics"][1]["grad_norm"]
+    )  # other lr from round 1

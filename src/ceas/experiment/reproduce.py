@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ceas.config import RunConfig, load_config
+from ceas.errors import ResumeError
 from ceas.experiment import store
 
 SCENARIOS: dict[str, list[str]] = {
@@ -92,7 +93,15 @@ def _run_one(cfg: RunConfig) -> dict[str, Any]:
         done = json.loads(summary.read_text())
         if done.get("config_digest") == cfg.digest() and done.get("rounds") == cfg.run.rounds:
             return {"name": cfg.run.name, "metrics": store.read_metrics(folder / store.METRICS)}
-    resume = (folder / store.CHECKPOINT).exists()
+    # resume a killed run of this very config; a checkpoint left by another config (older code, other settings)
+    # is replaced, since the folder belongs to this comparison
+    resume = False
+    if (folder / store.CHECKPOINT).exists():
+        try:
+            _, meta = store.load_checkpoint(folder / store.CHECKPOINT)
+            resume = meta.get("config_digest") == cfg.digest()
+        except ResumeError:  # a torn or foreign file: start again
+            resume = False
     result = run(cfg, resume=resume, overwrite=not resume, progress=False)
     return {"name": cfg.run.name, "metrics": result.metrics}
 
