@@ -169,7 +169,7 @@ class BrokerTrainer(DataLevelTrainer):
             cutoff_s=table.cutoff_s,
             rate_hz=table.rate_hz,
             slots=np.full(net.n_links, net.capacity),
-            key_bits=np.array([net.key_pool(k).available_bits for k in range(net.n_links)], float),
+            key_bits=np.array([pool.available_bits for pool in net.key_pools], float),
             pair_id=v.pair_id[occ],
             pair_link=link_of_pair,
             pair_age_s=v.age_s[occ],
