@@ -124,6 +124,44 @@ def reproduce(
     typer.echo(f"results in {res['out']}")
 
 
+@app.command()
+def sweep(
+    vary: Annotated[
+        str,
+        typer.Option(
+            help="the value to vary: section.key=v1,v2,... (TOML literals; lists in [...] are kept whole)"
+        ),
+    ],
+    scenarios: Annotated[
+        str, typer.Option(help="comma-separated scenarios of `ceas reproduce` to compare")
+    ] = "ceas,random-fedavg",
+    quick: Annotated[
+        bool, typer.Option("--quick", help="the small configuration of `reproduce --quick`")
+    ] = False,
+    seeds: Annotated[int, typer.Option(min=1, max=100, help="seeds per value and scenario")] = 3,
+    out: Annotated[Path | None, typer.Option(help="results folder")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="parallel runs")] = 2,
+    set_: SetOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Vary one value (Byzantine fraction, coherence, Dirichlet alpha, attack, N, ...) and compare scenarios at each."""
+    from ceas.experiment.sweep import sweep as run_sweep
+
+    res = run_sweep(
+        "paper",
+        vary,
+        scenarios=[s.strip() for s in scenarios.split(",") if s.strip()],
+        seeds=seeds,
+        out=out,
+        quick=quick,
+        workers=workers,
+        overrides=set_ or [],
+        progress=not quiet,
+    )
+    typer.echo((res["out"] / "report.md").read_text())
+    typer.echo(f"results in {res['out']}")
+
+
 network_app = typer.Typer(help="The quantum network layer on its own.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
 
