@@ -58,13 +58,29 @@ class RunSection(_Section):
 
 
 class DataSection(_Section):
-    dataset: Literal["breast_cancer", "digits", "iris", "wine"] = Field(
+    dataset: Literal["breast_cancer", "digits", "iris", "wine", "synthetic"] = Field(
         "breast_cancer",
-        description="[D] bundled binary task; centralised 4-qubit model reaches >= 85 %",
+        description="[D] bundled binary task; centralised 4-qubit model reaches >= 85 %. 'synthetic': a generated "
+        "binary task of data.n_samples samples, for more nodes than a bundled set has samples",
+    )
+    n_samples: int | None = Field(
+        None,
+        ge=20,
+        le=10_000_000,
+        description="size of the 'synthetic' data set (default 4,000); only with dataset = 'synthetic'",
     )
     classes: list[int] | None = Field(
         None, description="original labels to keep (at least two, distinct); all when omitted"
     )
+
+    @model_validator(mode="after")
+    def _samples_for_synthetic_only(self) -> DataSection:
+        if self.n_samples is not None and self.dataset != "synthetic":
+            raise ValueError(
+                f"data.n_samples: {self.n_samples} is not allowed with data.dataset = {self.dataset!r}; allowed: "
+                "none (set data.dataset = 'synthetic' to choose the size)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _distinct_classes(self) -> DataSection:

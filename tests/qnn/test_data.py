@@ -82,3 +82,21 @@ def test_dirichlet_skew_grows_as_alpha_shrinks():
 
     assert skew(0.1) > skew(1.0) > skew(100.0)
     assert skew(100.0) < 0.05
+
+
+def test_synthetic_task_has_the_asked_size_is_seeded_and_learnable_by_a_linear_rule():
+    a = load_dataset("synthetic", 4, seed=3, n_samples=2000)
+    b = load_dataset("synthetic", 4, seed=3, n_samples=2000)
+    assert a.x_train.shape[0] + a.x_test.shape[0] == 2000 and a.n_classes == 2
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    assert not np.array_equal(
+        a.x_train, load_dataset("synthetic", 4, seed=4, n_samples=2000).x_train
+    )
+    assert a.x_train.min() >= 0 and a.x_train.max() <= np.pi
+    # the task carries signal after PCA to 4 angles: a linear classifier beats chance clearly
+    from sklearn.linear_model import LogisticRegression
+
+    score = LogisticRegression().fit(a.x_train, a.y_train).score(a.x_test, a.y_test)
+    assert score > 0.6  # chance is 0.5; 500 test samples give a standard error of 0.022
+    with pytest.raises(ValidationError, match="synthetic"):
+        load_dataset("iris", 2, n_samples=100)

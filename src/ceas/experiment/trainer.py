@@ -49,6 +49,7 @@ class DataLevelTrainer:
             test_fraction=cfg.data.test_fraction,
             classes=classes,
             seed=seed,
+            n_samples=cfg.data.n_samples,
         )
         self.shards = partition(
             self.data.y_train,

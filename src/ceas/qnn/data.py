@@ -16,7 +16,7 @@ import numpy as np
 
 from ceas.errors import ValidationError
 
-DATASETS = ("breast_cancer", "digits", "iris", "wine")
+DATASETS = ("breast_cancer", "digits", "iris", "wine", "synthetic")
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,27 @@ class Dataset:
         return int(self.x_train.shape[1])
 
 
-def _raw(name: str) -> tuple[np.ndarray, np.ndarray]:
+SYNTHETIC_FEATURES = 8
+"""Raw features of the ``synthetic`` task (6 informative, 2 noise) before PCA to one feature per qubit."""
+
+
+def _raw(name: str, n_samples: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     from sklearn import datasets
 
+    if name == "synthetic":
+        # a binary task of any size, for runs with more nodes than a bundled set has samples (N up to 1,000+)
+        x, y = datasets.make_classification(
+            n_samples=4000 if n_samples is None else n_samples,
+            n_features=SYNTHETIC_FEATURES,
+            n_informative=6,
+            n_redundant=0,
+            n_classes=2,
+            class_sep=1.0,
+            random_state=seed,
+        )
+        return np.asarray(x, dtype=float), np.asarray(y, dtype=int)
+    if n_samples is not None:
+        raise ValidationError(f"n_samples applies to the synthetic data set only, not to {name!r}")
     loader = {
         "breast_cancer": datasets.load_breast_cancer,
         "digits": datasets.load_digits,
@@ -58,7 +76,9 @@ def _raw(name: str) -> tuple[np.ndarray, np.ndarray]:
         "wine": datasets.load_wine,
     }
     if name not in loader:
-        raise ValidationError(f"dataset must be one of {sorted(loader)}, got {name!r}")
+        raise ValidationError(
+            f"dataset must be one of {sorted([*loader, 'synthetic'])}, got {name!r}"
+        )
     bunch = loader[name]()
     return np.asarray(bunch.data, dtype=float), np.asarray(bunch.target, dtype=int)
 
@@ -70,12 +90,13 @@ def load_dataset(
     test_fraction: float = 0.25,
     classes: tuple[int, ...] | None = None,
     seed: int = 0,
+    n_samples: int | None = None,
 ) -> Dataset:
-    """Load, split and preprocess a bundled data set.
+    """Load, split and preprocess a bundled data set (or generate the synthetic one).
 
     Parameters
     ----------
-    name : {"breast_cancer", "digits", "iris", "wine"}
+    name : {"breast_cancer", "digits", "iris", "wine", "synthetic"}
     n_features : int
         Number of PCA components kept; one per qubit.
     test_fraction : float in (0, 1)
@@ -83,13 +104,15 @@ def load_dataset(
     classes : tuple of int, optional
         Original labels to keep (e.g. ``(0, 1)`` of digits); remapped to 0..C-1 in this order. All by default.
     seed : int
-        Seed of the stratified split.
+        Seed of the stratified split (and of the synthetic task's generator).
+    n_samples : int, optional
+        Size of the ``synthetic`` task (default 4,000); not allowed for the bundled sets.
     """
     from sklearn.decomposition import PCA
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    x, y = _raw(name)
+    x, y = _raw(name, n_samples, seed)
     present = tuple(int(c) for c in np.unique(y))
     if classes is None:
         classes = present
