@@ -4,7 +4,12 @@ Each cell is the final test accuracy (mean of the last 5 rounds, and over seeds)
 network. The no-attack column is measured in the same run. Writes benchmarks/results/attack_matrix.json and prints
 the Markdown table pasted into docs/security.md.
 
-    python benchmarks/attack_matrix.py [--seeds 2] [--workers 2]
+    python benchmarks/attack_matrix.py [--seeds 2] [--workers 2] [--payload quantum|classical]
+        [--attacks sign-flip adaptive ...] [--defences CEAS ...] [--set key=value ...] [--fresh]
+
+A subset (--attacks / --defences / --set) is written to benchmarks/results/attack_matrix_<payload>_subset.json so the
+committed full matrix is only replaced by a full run. Finished runs with the same configuration are reused; after a
+code change pass --fresh (the run folders do not know which code made them).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -26,16 +32,19 @@ DEFENCES = {
         'scheduling.policy="random"',
         'consensus.aggregator="mean"',
         "consensus.fidelity_weighting=false",
+        "consensus.norm_bound=false",
     ],
     "median": [
         'scheduling.policy="random"',
         'consensus.aggregator="median"',
         "consensus.fidelity_weighting=false",
+        "consensus.norm_bound=false",
     ],
     "Krum": [
         'scheduling.policy="random"',
         'consensus.aggregator="krum"',
         "consensus.fidelity_weighting=false",
+        "consensus.norm_bound=false",
     ],
     "CEAS": [
         'scheduling.policy="ceas"',
@@ -51,11 +60,25 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("runs/attack-matrix"))
     ap.add_argument("--payload", choices=["quantum", "classical"], default="quantum")
+    ap.add_argument("--attacks", nargs="+", choices=list(ATTACK_NAMES), default=list(ATTACK_NAMES))
+    ap.add_argument("--defences", nargs="+", choices=list(DEFENCES), default=list(DEFENCES))
+    ap.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="section.key=value"
+    )
+    ap.add_argument(
+        "--fresh", action="store_true", help="delete earlier runs of this payload first"
+    )
     args = ap.parse_args()
-    attacks = ["none", *ATTACK_NAMES]
+    attacks = ["none", *args.attacks]
+    defences = {d: DEFENCES[d] for d in args.defences}
+    subset = (
+        len(args.attacks) < len(ATTACK_NAMES) or len(defences) < len(DEFENCES) or args.overrides
+    )
+    if args.fresh:
+        shutil.rmtree(args.out / args.payload, ignore_errors=True)
     configs, keys = [], []
     for attack in attacks:
-        for defence, settings in DEFENCES.items():
+        for defence, settings in defences.items():
             for seed in range(args.seeds):
                 names = "[]" if attack == "none" else json.dumps([attack])
                 extra = [
@@ -66,6 +89,7 @@ def main() -> None:
                     f"run.seed={seed}",
                     f'run.name="{attack}-{defence}-s{seed}"',
                     f"run.out_dir={json.dumps(str(args.out / args.payload))}",
+                    *args.overrides,
                     *settings,
                 ]
                 configs.append(load_config("quick", extra))
@@ -83,25 +107,29 @@ def main() -> None:
         "config": "quick preset + broker.enabled, 50 nodes, 10 Byzantine (20 %), 30 rounds",
         "payload": args.payload,
         "seeds": args.seeds,
+        "overrides": args.overrides,
         "wall_seconds": round(wall, 1),
         "accuracy": table,
     }
-    path = Path(__file__).parent / "results" / f"attack_matrix_{args.payload}.json"
+    name = f"attack_matrix_{args.payload}{'_subset' if subset else ''}.json"
+    path = Path(__file__).parent / "results" / name
     path.write_text(json.dumps(out, indent=2) + "\n")
     base = table["none"]
-    lines = ["| attack | " + " | ".join(DEFENCES) + " |", "|---" * (len(DEFENCES) + 1) + "|"]
+    lines = ["| attack | " + " | ".join(defences) + " |", "|---" * (len(defences) + 1) + "|"]
     for attack in attacks:
         row = table[attack]
         cells_txt = []
-        for d in DEFENCES:
+        for d in defences:
             drop = 100 * (base[d] - row[d])
             cells_txt.append(
                 f"{100 * row[d]:.1f}" + ("" if attack == "none" else f" ({-drop:+.1f})")
             )
         lines.append(f"| {attack} | " + " | ".join(cells_txt) + " |")
     print("\n".join(lines))
-    worst = max(100 * (base["CEAS"] - table[a]["CEAS"]) for a in attacks)
-    print(f"\nCEAS worst drop against its no-attack run: {worst:.1f} points (target <= 5)")
+    if "CEAS" in defences:
+        worst = max(100 * (base["CEAS"] - table[a]["CEAS"]) for a in attacks)
+        print(f"\nCEAS worst drop against its no-attack run: {worst:.1f} points (target <= 5)")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -135,6 +135,12 @@ class BrokerSection(_Section):
     clip: float = Field(
         1.0, gt=0, le=1e6, description="SPEC §4: payload components clipped to [-G, G], G = 1"
     )
+    tight_claims: bool = Field(
+        True,
+        description="[D] stamps: a fidelity claim is capped by the broker's ledger fidelity of the payload pairs, a QFI "
+        "claim by the round's median claim relative to each node's noise bound (a Byzantine node claiming the bounds "
+        "otherwise outranks honest peers in the schedule); false = SPEC §6 bounds only",
+    )
     payload_scale: Literal["node", "fixed"] = Field(
         "node",
         description=(

@@ -34,7 +34,12 @@ import numpy as np
 from ceas.broker.payload import encode, payload_scale
 from ceas.config import RunConfig
 from ceas.consensus.params import aggregation_from_params, trust_from_params
-from ceas.consensus.stamps import FidelityStamp, qfi_noise_bound, verify_stamps
+from ceas.consensus.stamps import (
+    FidelityStamp,
+    qfi_noise_bound,
+    tighten_claims,
+    verify_stamps,
+)
 from ceas.errors import ConfigError
 from ceas.experiment.trainer import DataLevelTrainer, RoundResult
 from ceas.network import QuantumNetwork
@@ -51,7 +56,10 @@ from ceas.security.verification import estimate_fidelity, sample_honest_test
 TAG_BITS = 128  # SPEC §6: one fresh 128-bit pad per message
 _PRIORITY = ("key", "payload", "verification")  # order in which a link serves fresh requests
 _INCOMPLETE, _KEY_DRY = "payload incomplete", "key pool dry"
-_NETWORK_MISSES = (_INCOMPLETE, _KEY_DRY)  # replies lost to the network, not rejected for what they said
+_NETWORK_MISSES = (
+    _INCOMPLETE,
+    _KEY_DRY,
+)  # replies lost to the network, not rejected for what they said
 
 
 def _fidelity(w: np.ndarray) -> np.ndarray:
@@ -95,7 +103,7 @@ class BrokerTrainer(DataLevelTrainer):
         self.is_byzantine = np.zeros(n, bool)
         self.is_byzantine[self.byzantine] = True
         self.adversary = make_adversary(
-            cfg.security.attacks, cfg.security.attack, aggregator=self.aggregation.rule
+            cfg.security.attacks, cfg.security.attack, aggregator=self.aggregation.as_rule()
         )
         # label-flip and other data attacks poison the Byzantine nodes' shards once, at the start
         poison_rng = stream(seed, "poison")
@@ -321,6 +329,9 @@ class BrokerTrainer(DataLevelTrainer):
         # stamps (Byzantine claims inflated by stamp attacks), tagged replies, channel attacks
         shots = tr.shots or 1
         claim_fid = np.clip(_fidelity(np.clip(vis, 0, 1)), 0.25, 1.0)
+        claim_fid_ledger = (
+            claim_fid.copy()
+        )  # what an honest node claims: the ledger fidelity of its payload pairs
         claim_qfi = st.qfi[participants].copy()
         if byz.any():
             c = self.adversary.claims(StampClaims(fidelity=claim_fid[byz], qfi=claim_qfi[byz]))
@@ -389,11 +400,22 @@ class BrokerTrainer(DataLevelTrainer):
         update = None
         weights = np.zeros(m)
         if m:
+            measured = st.fid_estimate[participants]
+            bound = np.maximum(st.fid_upper[participants], measured)
+            qfi_cap = np.asarray(self.qfi_max, float)[participants]
+            if cfg.broker.tight_claims:
+                measured, bound, qfi_cap = tighten_claims(
+                    measured,
+                    bound,
+                    qfi_cap,
+                    np.array([s.qfi for s in stamps]),
+                    ledger_fidelity=claim_fid_ledger if self.copies else None,
+                )
             ver = verify_stamps(
                 stamps,
-                st.fid_estimate[participants],
-                np.maximum(st.fid_upper[participants], st.fid_estimate[participants]),
-                np.asarray(self.qfi_max)[participants],
+                measured,
+                bound,
+                qfi_cap,
                 assigned_shots=shots,
                 current_round=t,
             )

@@ -54,6 +54,13 @@ class ConsensusParams(BaseModel):
         description="[D] weight mass cut per tail = 3 of the 10 default participants: random selection puts >= 3 "
         "of the 10 Byzantine of 50 in a round 31 % of the time, >= 4 only 10 % (hypergeometric)",
     )
+    norm_bound: bool = Field(
+        True,
+        description="[D] scale every accepted update down to at most the round's median update norm before the "
+        "rule: coordinate-wise rules bound each coordinate, not the step, and one round in which a Byzantine group "
+        "reached half the participants sent a step of norm 59 (honest ~0.7) that froze Adam's step size for the "
+        "rest of the run (measured); false for plain FedAvg/median/Krum baselines",
+    )
     weight_cap: float = Field(
         2.0,
         ge=1.0,
@@ -187,7 +194,10 @@ def aggregator_from_params(params: ConsensusParams) -> Aggregator:
 def aggregation_from_params(params: ConsensusParams) -> FidelityWeightedAggregation:
     """Capped fidelity weighting around the configured rule (the broker's aggregate step)."""
     return FidelityWeightedAggregation(
-        aggregator_from_params(params), cap_c=params.weight_cap, weighting=params.fidelity_weighting
+        aggregator_from_params(params),
+        cap_c=params.weight_cap,
+        weighting=params.fidelity_weighting,
+        norm_bound=params.norm_bound,
     )
 
 

@@ -21,7 +21,7 @@ from ceas.consensus.aggregators import Aggregator
 from ceas.consensus.stamps import cap_weights
 from ceas.errors import ValidationError
 
-__all__ = ["AggregationResult", "FidelityWeightedAggregation"]
+__all__ = ["AggregationResult", "FidelityWeightedAggregation", "bound_norms"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,22 @@ class AggregationResult:
         return self.update is None
 
 
+def bound_norms(updates: np.ndarray) -> np.ndarray:
+    """Rows scaled down to at most the median row norm, shape (n, d) -> (n, d); rows at or below it unchanged.
+
+    With fewer than half of the rows Byzantine the median norm is an honest row's, so no row can carry more than an
+    honest step's length into the rule (norm bounding, as in Sun et al. 2019, "Can you really backdoor federated
+    learning?", with the bound taken from the round itself).
+    """
+    x = np.asarray(updates, dtype=np.float64)
+    if x.shape[0] == 0:
+        return x.copy()
+    norms = np.linalg.norm(x, axis=1)
+    tau = float(np.median(norms))
+    scale = np.where(norms > tau, tau / np.where(norms > 0, norms, 1.0), 1.0)
+    return x * scale[:, None]
+
+
 @dataclass(frozen=True)
 class FidelityWeightedAggregation:
     """Weights from verified stamps, capped at c/|A|, applied inside a robust rule.
@@ -71,11 +87,17 @@ class FidelityWeightedAggregation:
         Weight cap c >= 1: no accepted reply gets more than c/|A| of the weight.
     weighting : bool
         False gives every accepted reply the same weight (the "CEAS without weighting" ablation).
+    norm_bound : bool
+        Scale each accepted update down to at most the median norm of the accepted updates before the rule
+        (:func:`bound_norms`). Coordinate-wise rules bound every coordinate but not the step: a group that reaches
+        half of a round's participants can still move the aggregate far, and one huge step can freeze an adaptive
+        optimiser (Adam's second moment) for the rest of a run.
     """
 
     rule: Aggregator
     cap_c: float = 2.0
     weighting: bool = True
+    norm_bound: bool = False
 
     def __post_init__(self) -> None:
         check_real("cap_c", self.cap_c, low=1.0)
@@ -147,14 +169,29 @@ class FidelityWeightedAggregation:
         if n_ok == 0:
             return self._none(weights, ok, why, f"no reply accepted (0 of {n})")
         w_ok = cap_weights(p[ok], self.cap_c) if self.weighting else np.full(n_ok, 1.0 / n_ok)
+        rows = bound_norms(x[ok]) if self.norm_bound else x[ok]
         try:
-            update = self.rule(x[ok], w_ok)
+            update = self.rule(rows, w_ok)
         except ValidationError as exc:  # e.g. too few survivors for the rule's tolerance
             return self._none(weights, ok, why, str(exc))
         weights[ok] = w_ok
         return AggregationResult(
             update=update, weights=weights, accepted=ok, reasons=MappingProxyType(why)
         )
+
+    def as_rule(self) -> Aggregator:
+        """The unweighted reduction ``(n, d) -> (d,)`` this aggregation applies (norm bound, then the rule): what an
+        adaptive attacker that knows the aggregation rule simulates."""
+        if not self.norm_bound:
+            return self.rule
+
+        def rule(updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+            x = np.asarray(updates, dtype=np.float64)
+            return (
+                self.rule(bound_norms(x)) if weights is None else self.rule(bound_norms(x), weights)
+            )
+
+        return rule
 
     @staticmethod
     def _none(

@@ -41,6 +41,7 @@ __all__ = [
     "cap_weights",
     "qfi_noise_bound",
     "stamp_weight",
+    "tighten_claims",
     "verify_stamp",
     "verify_stamps",
     "visibility",
@@ -282,6 +283,40 @@ class VerifiedStamp:
     def capped(self) -> bool:
         """True when verification changed or rejected the claim."""
         return bool(self.issues)
+
+
+def tighten_claims(
+    measured_fidelity: np.ndarray,
+    fidelity_bound: np.ndarray,
+    max_qfi: np.ndarray,
+    claimed_qfi: np.ndarray,
+    *,
+    ledger_fidelity: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tighter references for :func:`verify_stamps` from what the broker knows beyond the SPEC §6 bounds, shape (n,).
+
+    * Fidelity: the broker's ledger holds the fidelity of the pairs that carried each payload at their moment of use
+      (``ledger_fidelity``); a claim above it cannot be honest, so both the point estimate and the upper bound are
+      lowered to it.
+    * QFI: a claim within the node's noise bound cannot be checked directly, so it is worth no more than the round's
+      median claim relative to each bound (honest claims sit at a common fraction of their bounds, about 0.9 in the
+      paper configuration): a node that always claims its bound gains no rank over honest peers with the same noise.
+      The median is an honest node's ratio while fewer than half of the stamps are Byzantine.
+
+    Returns ``(measured_fidelity, fidelity_bound, max_qfi)`` to pass on, with ``measured <= bound`` kept.
+    """
+    measured = np.asarray(measured_fidelity, dtype=np.float64)
+    bound = np.asarray(fidelity_bound, dtype=np.float64)
+    cap = np.asarray(max_qfi, dtype=np.float64)
+    claims = np.asarray(claimed_qfi, dtype=np.float64)
+    if ledger_fidelity is not None:
+        ledger = np.clip(np.asarray(ledger_fidelity, dtype=np.float64), 0.25, 1.0)
+        measured = np.minimum(measured, ledger)
+        bound = np.maximum(measured, np.minimum(bound, ledger))
+    if claims.size:
+        ratio = claims / np.maximum(cap, np.finfo(float).tiny)
+        cap = np.minimum(cap, float(np.median(ratio)) * cap)
+    return measured, bound, cap
 
 
 def verify_stamps(

@@ -42,16 +42,19 @@ SCENARIOS: dict[str, list[str]] = {
         'scheduling.policy="random"',
         'consensus.aggregator="mean"',
         "consensus.fidelity_weighting=false",
+        "consensus.norm_bound=false",
     ],
     "oblivious-fedavg": [
         'scheduling.policy="oblivious"',
         'consensus.aggregator="mean"',
         "consensus.fidelity_weighting=false",
+        "consensus.norm_bound=false",
     ],
     "oblivious-median": [
         'scheduling.policy="oblivious"',
         'consensus.aggregator="median"',
         "consensus.fidelity_weighting=false",
+        "consensus.norm_bound=false",
     ],
     "ceas-no-weighting": [
         'scheduling.policy="ceas"',
