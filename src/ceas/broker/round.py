@@ -56,10 +56,8 @@ from ceas.security.verification import estimate_fidelity, sample_honest_test
 TAG_BITS = 128  # SPEC §6: one fresh 128-bit pad per message
 _PRIORITY = ("key", "payload", "verification")  # order in which a link serves fresh requests
 _INCOMPLETE, _KEY_DRY = "payload incomplete", "key pool dry"
-_NETWORK_MISSES = (
-    _INCOMPLETE,
-    _KEY_DRY,
-)  # replies lost to the network, not rejected for what they said
+# replies lost to the network, not rejected for what they said
+_NETWORK_MISSES = (_INCOMPLETE, _KEY_DRY)
 
 
 def _fidelity(w: np.ndarray) -> np.ndarray:
@@ -329,9 +327,8 @@ class BrokerTrainer(DataLevelTrainer):
         # stamps (Byzantine claims inflated by stamp attacks), tagged replies, channel attacks
         shots = tr.shots or 1
         claim_fid = np.clip(_fidelity(np.clip(vis, 0, 1)), 0.25, 1.0)
-        claim_fid_ledger = (
-            claim_fid.copy()
-        )  # what an honest node claims: the ledger fidelity of its payload pairs
+        # what an honest node claims: the ledger fidelity of its payload pairs
+        claim_fid_ledger = claim_fid.copy()
         claim_qfi = st.qfi[participants].copy()
         if byz.any():
             c = self.adversary.claims(StampClaims(fidelity=claim_fid[byz], qfi=claim_qfi[byz]))

@@ -26,6 +26,12 @@ take part and their pool needs no key, so pairs are not produced only to expire.
 The key price :math:`\kappa` is the cheaper of a tag's share of the node's utility, :math:`u_k / \text{tag}_k`, and
 the latency cost of distilling the bit from fresh pairs, while the pool holds fewer than ``key_reserve_rounds`` rounds
 of tags; beyond that reserve, key is worth nothing extra.
+
+In the broker a round has a deadline (``round_deadline``): a reply counts only if its fresh key and payload pairs
+herald within τ, so a node's utility is weighted by that probability (Poisson with mean rate·τ) and a payload cut
+short is waste. A tag's fresh key batch is sized to pay the tag with probability ``key_confidence``
+(:func:`~ceas.scheduling._physics.pairs_for_bits`), and the links of nodes not taking part distil key as pairs herald
+until their pool holds the reserve (``background_key``). The reduced MDP has none of these risks and switches them off.
 """
 
 from __future__ import annotations
