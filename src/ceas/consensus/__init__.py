@@ -12,7 +12,7 @@ agreement    detectable Byzantine agreement on θ^(t+1)'s digest (echo/ready bro
 params       the ``[consensus]`` config section
 """
 
-from ceas.consensus.aggregators import AGGREGATORS, Aggregator, make_aggregator
+from ceas.consensus.aggregators import AGGREGATORS, Aggregator, make_aggregator, register_aggregator
 from ceas.consensus.agreement import DigestAgreement, model_digest
 from ceas.consensus.checker import AggregatorCheckError, check_aggregator
 from ceas.consensus.params import ConsensusParams, aggregation_from_params, aggregator_from_params
@@ -50,6 +50,7 @@ __all__ = [
     "make_aggregator",
     "model_digest",
     "qfi_noise_bound",
+    "register_aggregator",
     "stamp_weight",
     "verify_stamp",
     "verify_stamps",

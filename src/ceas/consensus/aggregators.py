@@ -46,6 +46,7 @@ __all__ = [
     "WeightedMedian",
     "make_aggregator",
     "prepare_inputs",
+    "register_aggregator",
     "row_norms",
     "weighted_coordinate_median",
 ]
@@ -428,6 +429,18 @@ AGGREGATORS: dict[str, Callable[..., Aggregator]] = {
         CenteredClipping,
     )
 }
+
+
+def register_aggregator(cls: Callable[..., Aggregator]) -> Callable[..., Aggregator]:
+    """Class decorator: make a rule available as ``consensus.aggregator = cls.name`` (configs validate against
+    :data:`AGGREGATORS`, so nothing else needs editing). Raises ValidationError for a name already taken."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f"an aggregation rule needs a class attribute name, got {name!r}")
+    if name in AGGREGATORS and AGGREGATORS[name] is not cls:
+        raise ValidationError(f"aggregator {name!r} is already registered")
+    AGGREGATORS[name] = cls
+    return cls
 
 
 def make_aggregator(name: str, **hyperparameters: Any) -> Aggregator:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ceas.consensus.aggregators import Aggregator, make_aggregator
 from ceas.consensus.robust import FidelityWeightedAggregation
@@ -39,10 +39,21 @@ class ConsensusParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    aggregator: AggregatorName = Field(
+    aggregator: str = Field(
         "trimmed-mean",
-        description="SPEC §3: the CEAS default is the fidelity-weighted coordinate-wise trimmed mean",
+        description="SPEC §3: the CEAS default is the fidelity-weighted coordinate-wise trimmed mean; any name "
+        "registered in ceas.consensus.aggregators.AGGREGATORS (built-in: AggregatorName)",
     )
+
+    @field_validator("aggregator")
+    @classmethod
+    def _registered_rule(cls, value: str) -> str:
+        from ceas.consensus.aggregators import AGGREGATORS
+
+        if value not in AGGREGATORS:
+            raise ValueError(f"{value!r} is not allowed; allowed: one of {', '.join(AGGREGATORS)}")
+        return value
+
     fidelity_weighting: bool = Field(
         True,
         description="SPEC §3: weights from verified stamps; false = the 'CEAS without weighting' ablation",

@@ -16,6 +16,7 @@ from ceas.security.attacks import (
     choose_byzantine,
     make_adversary,
     make_attack,
+    register_attack,
 )
 from ceas.security.checks import check_attack
 from ceas.security.mac import KeyExhaustedError, KeySource, MacStatus, OneTimeMac, key_bits_needed
@@ -57,6 +58,7 @@ __all__ = [
     "make_adversary",
     "make_attack",
     "payload_digest",
+    "register_attack",
     "sample_honest_test",
     "sample_impostor_test",
 ]

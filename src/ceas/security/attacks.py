@@ -73,6 +73,7 @@ __all__ = [
     "choose_byzantine",
     "make_adversary",
     "make_attack",
+    "register_attack",
 ]
 
 Surface = Literal["gradient", "equivocation", "data", "stamp", "message", "demand"]
@@ -692,6 +693,21 @@ ATTACKS: dict[str, type] = {
 }
 """Attack classes by config name (the same names as :data:`ceas.security.params.ATTACK_NAMES`); each has
 ``from_params(AttackParams, aggregator=...)``."""
+
+
+def register_attack(cls: type) -> type:
+    """Class decorator: make an attack available in ``security.attacks`` under ``cls.name`` (configs validate
+    against :data:`ATTACKS`). The class needs ``name``, ``surface`` and ``from_params(AttackParams, aggregator=...)``,
+    like the built-in ones. Raises ValidationError for a name already taken."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name or not hasattr(cls, "from_params"):
+        raise ValidationError(
+            f"an attack needs a class attribute name and a from_params classmethod, got {cls!r}"
+        )
+    if name in ATTACKS and ATTACKS[name] is not cls:
+        raise ValidationError(f"attack {name!r} is already registered")
+    ATTACKS[name] = cls
+    return cls
 
 
 def make_attack(

@@ -119,10 +119,11 @@ class SecurityParams(BaseModel):
         lt=0.5,
         description="SPEC §6: f of N nodes are Byzantine, default 20 %; robust rules need f < N/2.",
     )
-    attacks: tuple[AttackName, ...] = Field(
+    attacks: tuple[str, ...] = Field(
         ("alie", "stamp-inflation"),
         description="[D] the headline's coordinated attack: ALIE (stealthy against robust rules) with inflated "
-        "stamps (aimed at fidelity weighting); empty means Byzantine nodes behave honestly.",
+        "stamps (aimed at fidelity weighting); empty means Byzantine nodes behave honestly. Any names registered "
+        "in ceas.security.attacks.ATTACKS (built-in: ATTACK_NAMES).",
     )
     attack: AttackParams = Field(
         default_factory=AttackParams, description="attack hyperparameters."
@@ -166,6 +167,13 @@ class SecurityParams(BaseModel):
     @field_validator("attacks")
     @classmethod
     def _no_repeats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from ceas.security.attacks import ATTACKS
+
+        unknown = [name for name in value if name not in ATTACKS]
+        if unknown:
+            raise ValueError(
+                f"{unknown[0]!r} is not allowed; allowed: names of {', '.join(ATTACKS)}"
+            )
         repeated = sorted({name for name in value if value.count(name) > 1})
         if repeated:
             raise ValueError(
