@@ -71,7 +71,9 @@ def test_fuzz_covers_every_numeric_field():
 
 
 def test_unknown_option_unknown_key_and_frozen():
-    with pytest.raises(pydantic.ValidationError, match="'trimmed_mean' is not allowed; allowed: one of mean"):
+    with pytest.raises(
+        pydantic.ValidationError, match="'trimmed_mean' is not allowed; allowed: one of mean"
+    ):
         ConsensusParams(aggregator="trimmed_mean")
     with pytest.raises(pydantic.ValidationError, match="extra_forbidden|Extra inputs"):
         ConsensusParams(trim=0.1)

@@ -238,7 +238,9 @@ def test_stopping_when_served_does_not_change_the_heralding_law():
     params = NetworkParams(topology=TopologyParams(n_nodes=1))
     k, z = 5, []
     for seed in range(3000):
-        n = QuantumNetwork.from_params(params, np.random.default_rng(seed))  # a fresh fibre length each time
+        n = QuantumNetwork.from_params(
+            params, np.random.default_rng(seed)
+        )  # a fresh fibre length each time
         n.set_generation(np.ones(1, bool), True)
         r = n.advance(10.0, StreamDemand(np.array([k])), stop_when_served=np.ones(1, bool))
         assert n.counters().generated[0] == k
