@@ -117,7 +117,8 @@ def test_ceas_picks_participants_by_trust_times_phi():
     phi = np.array([1.0, 0.5, 1.0, 1.0, 2.0, 0.2])
     inv, nodes = views([[0.0]] * 6, trust=trust, phi=phi, t_coh=10.0)
     d = make_policy(
-        "ceas", SchedulingParams(participants=3, waste_penalty=0.05, latency_penalty=0.2)
+        "ceas",
+        SchedulingParams(participants=3, waste_penalty=0.05, latency_penalty=0.2, selection="top"),
     )(inv, nodes, RNG)
     expected = np.sort(np.argsort(-(trust * phi))[:3])
     np.testing.assert_array_equal(d.participants, expected)
@@ -226,7 +227,7 @@ def test_ceas_does_not_pick_a_node_whose_link_cannot_herald_its_payload_within_t
     rate = np.array([2.0, 200.0])
     inv = InventoryView(**{**inv.__dict__, "rate_hz": rate})
     # a small latency price, so waiting for slow pairs alone would not rule node 0 out
-    p = SchedulingParams(participants=1, waste_penalty=0.05, latency_penalty=0.01)
+    p = SchedulingParams(participants=1, waste_penalty=0.05, latency_penalty=0.01, selection="top")
     d = make_policy("ceas", p)(inv, nodes, RNG)
     assert d.participants.tolist() == [1]
     # without the round deadline (fresh pairs always arrive, only late) trust x phi wins, as in the reduced MDP
@@ -250,3 +251,21 @@ def test_ceas_tops_up_idle_pools_with_key_measured_as_heralded():
     validate_decision(d, inv, nodes, max_participants=1)
     off = make_policy("ceas", P1.model_copy(update={"background_key": False}))(inv, nodes, RNG)
     assert off.requests[1, 2] == 0
+
+
+def test_ceas_sampling_draws_nodes_in_proportion_to_their_score_and_never_a_worthless_one():
+    trust = np.array([1.0, 1.0, 1.0, 1.0, 0.0])  # node 4 has no trust: score 0, never drawn
+    phi = np.array([4.0, 2.0, 1.0, 1.0, 9.0])
+    inv, nodes = views([[0.0]] * 5, trust=trust, phi=phi, t_coh=10.0, rate=1e6)
+    policy = make_policy(
+        "ceas", SchedulingParams(participants=1, waste_penalty=0.0, latency_penalty=0.0)
+    )
+    rng = np.random.default_rng(3)
+    picks = np.array([policy(inv, nodes, rng).participants[0] for _ in range(4000)])
+    freq = np.bincount(picks, minlength=5) / picks.size
+    assert freq[4] == 0.0
+    np.testing.assert_allclose(freq[:4], np.array([4, 2, 1, 1]) / 8, atol=0.03)  # 4 sd at n = 4000
+    # reproducible: the same generator state gives the same draw
+    a = policy(inv, nodes, np.random.default_rng(9)).participants
+    b = policy(inv, nodes, np.random.default_rng(9)).participants
+    np.testing.assert_array_equal(a, b)

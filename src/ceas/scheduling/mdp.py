@@ -43,7 +43,12 @@ from ceas.errors import ValidationError
 from ceas.scheduling._physics import bbm92_bits, cutoff_age, fidelity_at_age, werner_from_fidelity
 from ceas.scheduling.params import SchedulingParams
 
-_MODEL_HAS_NO_DEADLINE = {"round_deadline": False, "key_confidence": 0.5, "background_key": False}
+_MODEL_HAS_NO_DEADLINE = {
+    "round_deadline": False,
+    "key_confidence": 0.5,
+    "background_key": False,
+    "selection": "top",
+}
 """Policy settings that match this model: fresh pairs always arrive (late), mean key yields (see MDPSpec.params)."""
 from ceas.scheduling.reward import harmonic_mean_v2, utility_scale
 from ceas.scheduling.validate import validate_decision

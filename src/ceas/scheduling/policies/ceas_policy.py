@@ -253,9 +253,20 @@ class CeasPolicy:
         )
         waste = lam_w * (1.0 - p_done) * np.minimum(fresh_pay, fr.rate * tau)
         score = np.where(ok, p_done * u * v2 - lost - latency - key_cost - waste, -np.inf)
-        ranked = np.lexsort((np.arange(n), -score))[:m]
         part = np.zeros(n, dtype=bool)
-        part[ranked[score[ranked] > 0]] = True
+        if p.selection == "sample":
+            # m nodes drawn without replacement with probability proportional to their (positive) score: the
+            # Gumbel-top-k form of Plackett-Luce sampling. A node worth twice another is twice as likely to be drawn,
+            # not certain to be: participation spreads over the nodes worth having (data coverage), and a node that
+            # claims the most gains odds, not a seat in every round.
+            positive = score > 0
+            keys = np.full(n, -np.inf)
+            keys[positive] = np.log(score[positive]) + rng.gumbel(size=int(positive.sum()))
+            ranked = np.lexsort((np.arange(n), -keys))[:m]
+            part[ranked[np.isfinite(keys[ranked])]] = True
+        else:
+            ranked = np.lexsort((np.arange(n), -score))[:m]
+            part[ranked[score[ranked] > 0]] = True
 
         # ---- final assignment: participants keep their plan, everyone else's pairs may only be converted
         keep_plan = mine & part[groups]
