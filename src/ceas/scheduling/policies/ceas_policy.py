@@ -18,8 +18,9 @@ old pairs are not forced into a payload they would spoil: use-before-expiry by e
 
 Each ready node's plan -- payload by gain, verification from its cheapest pairs, tag key from near-cutoff conversions
 then its cheapest bits then fresh pairs -- gives its score: expected utility (harmonic mean of v² over the payload)
-minus the alternative value of the pairs it consumes and the latency cost of the fresh ones. The m best nodes with a
-positive score take part. Pairs nobody takes are converted to key when they would otherwise expire (or when the pool
+minus the alternative value of the pairs it consumes and the latency cost of the fresh ones. m nodes with a positive
+score take part: drawn without replacement with probability proportional to the score (``selection = "sample"``,
+the default), or the m best (``"top"``). Pairs nobody takes are converted to key when they would otherwise expire (or when the pool
 is short of key and converting now beats keeping), and links switch generation off when their node is unlikely to
 take part and their pool needs no key, so pairs are not produced only to expire.
 
