@@ -107,6 +107,12 @@ def reproduce(
     workers: Annotated[int, typer.Option(min=1, max=256, help="parallel runs")] = 2,
     set_: SetOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="rerun every run instead of reusing finished ones (after a code change)"
+        ),
+    ] = False,
 ) -> None:
     """Reproduce the headline comparison (CEAS vs random selection and oblivious baselines under attack)."""
     from ceas.experiment.reproduce import reproduce as run_reproduce
@@ -119,6 +125,7 @@ def reproduce(
         workers=workers,
         overrides=set_ or [],
         progress=not quiet,
+        fresh=fresh,
     )
     typer.echo((res["out"] / "report.md").read_text())
     typer.echo(f"results in {res['out']}")
@@ -143,6 +150,12 @@ def sweep(
     workers: Annotated[int, typer.Option(min=1, max=256, help="parallel runs")] = 2,
     set_: SetOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="rerun every run instead of reusing finished ones (after a code change)"
+        ),
+    ] = False,
 ) -> None:
     """Vary one value (Byzantine fraction, coherence, Dirichlet alpha, attack, N, ...) and compare scenarios at each."""
     from ceas.experiment.sweep import sweep as run_sweep
@@ -157,6 +170,7 @@ def sweep(
         workers=workers,
         overrides=set_ or [],
         progress=not quiet,
+        fresh=fresh,
     )
     typer.echo((res["out"] / "report.md").read_text())
     typer.echo(f"results in {res['out']}")

@@ -76,3 +76,15 @@ def test_bad_sweeps_are_one_line_errors_before_any_run(tmp_path, capsys, extra, 
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_fresh_reruns_instead_of_reusing(tmp_path, capsys):
+    argv = ["sweep", "--quick", "--vary", "security.byzantine_fraction=0", "--scenarios", "ceas",
+            "--seeds", "1", "--workers", "1", "--quiet", "--out", str(tmp_path), *TINY]  # fmt: skip
+    assert main(argv) == 0
+    metrics = tmp_path / "ceas-v0-s0" / "metrics.parquet"
+    first = metrics.stat().st_mtime_ns
+    assert main(argv) == 0
+    assert metrics.stat().st_mtime_ns == first  # reused
+    assert main([*argv, "--fresh"]) == 0
+    assert metrics.stat().st_mtime_ns != first  # rerun

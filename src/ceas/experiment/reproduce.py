@@ -110,9 +110,20 @@ def _run_one(cfg: RunConfig) -> dict[str, Any]:
 
 
 def run_many(
-    configs: list[RunConfig], *, workers: int = 2, progress: bool = True
+    configs: list[RunConfig], *, workers: int = 2, progress: bool = True, fresh: bool = False
 ) -> list[dict[str, Any]]:
-    """Run (or reuse, or resume) every config in a process pool; results in the order given."""
+    """Run (or reuse, or resume) every config in a process pool; results in the order given.
+
+    A finished run is reused when its folder holds a run of the same configuration; the folder does not know which
+    code made it, so after a code change pass ``fresh=True`` to delete the planned runs' folders first.
+    """
+    if fresh:
+        import shutil
+
+        from ceas.experiment.runner import run_dir_of
+
+        for cfg in configs:
+            shutil.rmtree(run_dir_of(cfg), ignore_errors=True)
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(_run_one, c) for c in configs]
         if not progress:
@@ -221,12 +232,13 @@ def reproduce(
     workers: int = 2,
     overrides: list[str] | None = None,
     progress: bool = True,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) every scenario × seed and write results.json, report.md and accuracy.png into ``out``."""
     seeds = seeds if seeds is not None else (2 if quick else 5)
     out = Path(out or ("runs/reproduce-quick" if quick else "runs/reproduce"))
     configs = plan(base, quick=quick, seeds=seeds, out=out, overrides=overrides or [])
-    results = run_many(configs, workers=workers, progress=progress)
+    results = run_many(configs, workers=workers, progress=progress, fresh=fresh)
     table = summarise(results)
     title = f"Headline comparison ({'quick' if quick else 'paper'} configuration, {seeds} seeds)"
     store.write_json_atomic(out / "results.json", {"title": title, "scenarios": table})

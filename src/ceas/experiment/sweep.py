@@ -171,8 +171,10 @@ def sweep(
     workers: int = 2,
     overrides: list[str] | None = None,
     progress: bool = True,
+    fresh: bool = False,
 ) -> dict[str, Any]:
-    """Run (or reuse, or resume) every value × scenario × seed; write results.json, report.md and sweep.png."""
+    """Run (or reuse, or resume) every value × scenario × seed; write results.json, report.md and sweep.png.
+    ``fresh`` deletes the planned runs' folders first (after a code change; see :func:`run_many`)."""
     key, values = parse_vary(vary)
     scenarios = list(scenarios or DEFAULT_SCENARIOS)
     out = Path(out or f"runs/sweep-{key.replace('.', '-')}")
@@ -180,7 +182,7 @@ def sweep(
         base, key, values, scenarios=scenarios, seeds=seeds, out=out, quick=quick,
         overrides=overrides,
     )  # fmt: skip
-    results = run_many([cfg for _, _, cfg in plan], workers=workers, progress=progress)
+    results = run_many([cfg for _, _, cfg in plan], workers=workers, progress=progress, fresh=fresh)
     table: dict[str, dict[str, Any]] = {}
     for i, value in enumerate(values):
         mine = [r for (j, _, _), r in zip(plan, results) if j == i]
