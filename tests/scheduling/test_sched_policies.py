@@ -269,3 +269,24 @@ def test_ceas_sampling_draws_nodes_in_proportion_to_their_score_and_never_a_wort
     a = policy(inv, nodes, np.random.default_rng(9)).participants
     b = policy(inv, nodes, np.random.default_rng(9)).participants
     np.testing.assert_array_equal(a, b)
+
+
+def test_ceas_sampling_skips_flagged_nodes_while_enough_unflagged_ones_remain():
+    trust = np.array(
+        [1.0, 1.0, 0.6, 0.6]
+    )  # nodes 2 and 3 are flagged (trust below 1) but worth more
+    phi = np.array([1.0, 1.0, 5.0, 5.0])
+    inv, nodes = views([[0.0]] * 4, trust=trust, phi=phi, t_coh=10.0, rate=1e6)
+    rng = np.random.default_rng(0)
+    two = make_policy(
+        "ceas", SchedulingParams(participants=2, waste_penalty=0.0, latency_penalty=0.0)
+    )
+    assert all(two(inv, nodes, rng).participants.tolist() == [0, 1] for _ in range(200))
+    # with three seats the unflagged nodes are too few: every node with a positive score can be drawn
+    three = make_policy(
+        "ceas", SchedulingParams(participants=3, waste_penalty=0.0, latency_penalty=0.0)
+    )
+    seen = set()
+    for _ in range(200):
+        seen.update(three(inv, nodes, rng).participants.tolist())
+    assert seen == {0, 1, 2, 3}

@@ -84,11 +84,11 @@ class SchedulingParams(BaseModel):
     )
     selection: Literal["top", "sample"] = Field(
         "sample",
-        description="ceas: m nodes drawn without replacement with probability proportional to their score "
-        "('sample'), or the m best scores ('top'). [D] sample -- measured (docs/results.md): 'top' seats the same "
-        "best-scoring nodes every round, which under label skew (Dirichlet 0.5) cost 12 points and let an adversary "
-        "holding the least noisy QPUs take 3.6 of 10 seats per round (sign flip, paper config); 'sample' costs "
-        "classical payloads under the adaptive attack (-9.5 against -1.1 points, 6 seeds).",
+        description="ceas: m nodes drawn without replacement with probability proportional to their score among "
+        "those with full trust ('sample'), or the m best scores ('top'). [D] sample -- measured (docs/results.md): "
+        "'top' seats the same best-scoring nodes every round, which under label skew (Dirichlet 0.5) cost 12 points "
+        "and let an adversary holding the least noisy QPUs take 3.6 of 10 seats per round (sign flip, paper "
+        "config); drawing also among flagged nodes cost classical payloads 9.5 points under the adaptive attack.",
     )
     round_deadline: bool = Field(
         True,

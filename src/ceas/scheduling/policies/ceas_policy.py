@@ -19,8 +19,9 @@ old pairs are not forced into a payload they would spoil: use-before-expiry by e
 Each ready node's plan -- payload by gain, verification from its cheapest pairs, tag key from near-cutoff conversions
 then its cheapest bits then fresh pairs -- gives its score: expected utility (harmonic mean of v² over the payload)
 minus the alternative value of the pairs it consumes and the latency cost of the fresh ones. m nodes with a positive
-score take part: drawn without replacement with probability proportional to the score (``selection = "sample"``,
-the default), or the m best (``"top"``). Pairs nobody takes are converted to key when they would otherwise expire (or when the pool
+score take part: drawn without replacement with probability proportional to the score among the nodes the trust
+test has not flagged (trust 1; flagged ones only if fewer than m remain) (``selection = "sample"``, the default), or
+the m best (``"top"``). Pairs nobody takes are converted to key when they would otherwise expire (or when the pool
 is short of key and converting now beats keeping), and links switch generation off when their node is unlikely to
 take part and their pool needs no key, so pairs are not produced only to expire.
 
@@ -261,6 +262,11 @@ class CeasPolicy:
             # not certain to be: participation spreads over the nodes worth having (data coverage), and a node that
             # claims the most gains odds, not a seat in every round.
             positive = score > 0
+            # a node the trust test has flagged (trust below 1) is drawn only when fewer than m unflagged nodes are
+            # worth a seat: otherwise a Byzantine node recovering trust would keep a chance in proportion to it
+            unflagged = positive & (nodes.trust >= 1.0 - 1e-9)
+            if int(unflagged.sum()) >= m:
+                positive = unflagged
             keys = np.full(n, -np.inf)
             keys[positive] = np.log(score[positive]) + rng.gumbel(size=int(positive.sum()))
             ranked = np.lexsort((np.arange(n), -keys))[:m]
