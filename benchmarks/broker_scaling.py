@@ -1,14 +1,16 @@
 """Broker round cost by phase at N = 50 and N = 1,000 nodes: is scheduling + network < 10 % of a round?
 
-One round of ``ceas.broker.round.BrokerTrainer.run_round`` is split into phases by wrapping, on the trainer
-instance only (the class is not touched), the methods the round calls:
+One round of ``ceas.broker.round.BrokerTrainer.run_round`` is split into phases by wrapping what the round calls
+(the trainer's own policy and learner instance attributes, and for the duration of one configuration the functions
+``views`` and ``execute`` of ``ceas.broker.configure``, restored afterwards):
 
-* **scheduling** = ``trainer._views`` (inventory and node views) + ``trainer.policy`` (the decision);
-* **network** = ``trainer._execute`` (the round's τ in the network: pairs consumed, generated, delivered, key distilled);
-* **learning** = ``trainer.local_gradients`` (participants' minibatch gradients, shots, node noise);
+* **scheduling** = ``configure.views`` (inventory and node views) + ``trainer.ctx.policy`` (the decision);
+* **network** = ``configure.execute`` (the round's τ in the network: pairs consumed, generated, delivered, key
+  distilled);
+* **learning** = ``trainer.ctx.learner.local_gradients`` (participants' minibatch gradients, shots, node noise);
 * **other** = the rest of ``run_round``: QFI refresh, attacks, verification tests, stamps, MAC signing and
   verification, payload teleportation, robust aggregation, trust, accounting and the test-set evaluation
-  (``trainer.evaluate``, timed separately as ``evaluation``, a part of ``other``).
+  (``trainer.ctx.learner.evaluate``, timed separately as ``evaluation``, a part of ``other``).
 
 Times are ``time.perf_counter`` wall times in ms per round; ``warmup`` rounds run first and are not counted. The
 share of a configuration is Σ(scheduling + network) / Σ round over its timed rounds (the ratio of the means); the
@@ -18,7 +20,7 @@ Configuration: the ``paper`` preset with ``training.nodes = N``; participants st
 (``preset``) or are a share of N (``20%``) or a number, as ``--participants`` says. The paper's data set
 (breast_cancer, 426 training samples) cannot give 1,000 nodes one sample each, so when N exceeds the training
 samples, nodes **share samples** for this benchmark only: the partition runs on the sample indices repeated
-ceil(N / n) times, mapped back modulo n (``shared_samples``, a wrapper of ``ceas.experiment.trainer.partition`` in
+ceil(N / n) times, mapped back modulo n (``shared_samples``, a wrapper of ``ceas.broker.learning.partition`` in
 this process). The data set is unchanged. Shard contents do not change the cost of a round: every participant draws
 ``batch_size`` samples whatever its shard size. The JSON records the number of copies.
 
@@ -110,13 +112,13 @@ def peak_rss_mib() -> float:
 def shared_samples(nodes: int, record: dict):
     """While active, ``DataLevelTrainer`` can split a training set of n < ``nodes`` samples over ``nodes`` nodes.
 
-    ``ceas.experiment.trainer.partition`` (only this process's reference to it) is wrapped: the partition scheme runs
+    ``ceas.broker.learning.partition`` (only this process's reference to it) is wrapped: the partition scheme runs
     on the sample indices repeated ``copies = ceil(nodes / n)`` times and each index is mapped back modulo n, so a
     sample may sit in up to ``copies`` shards. The data set itself is unchanged (same training and test arrays, so
     the full-batch gradient and the evaluation cost what they cost at N = 50). ``record`` receives n and ``copies``
     (1 = the partition was not touched).
     """
-    import ceas.experiment.trainer as trainer_module
+    import ceas.broker.learning as trainer_module
 
     original = trainer_module.partition
 
@@ -161,19 +163,21 @@ def build_trainer(preset: str, nodes: int, participants: int, extra: list[str]):
 
 
 class PhaseTimer:
-    """Wraps methods on one trainer instance and sums their wall time (s) per round."""
+    """Wraps functions the round calls and sums their wall time (s) per round; :meth:`restore` undoes the wraps."""
 
     def __init__(self) -> None:
         self.current = dict.fromkeys(PHASES, 0.0)
         self.profiler: cProfile.Profile | None = (
             None  # when set, runs only inside the PROFILED phases
         )
+        self._undo: list = []
 
     def reset(self) -> None:
         self.current = dict.fromkeys(PHASES, 0.0)
 
-    def wrap(self, trainer, attribute: str, phase: str) -> None:
-        fn = getattr(trainer, attribute)  # bound method or instance attribute (the policy)
+    def wrap(self, owner, attribute: str, phase: str) -> None:
+        """Time ``owner.attribute`` (a module's function, or an instance's method or attribute) as ``phase``."""
+        fn = getattr(owner, attribute)
 
         def timed(*args, **kwargs):
             prof = self.profiler if phase in PROFILED else None
@@ -187,13 +191,25 @@ class PhaseTimer:
                 if prof is not None:
                     prof.disable()
 
-        setattr(trainer, attribute, timed)  # instance attribute: shadows the class's method
+        self._undo.append((owner, attribute, fn))
+        object.__setattr__(
+            owner, attribute, timed
+        )  # frozen dataclasses too; instance attributes shadow methods
+
+    def restore(self) -> None:
+        for owner, attribute, fn in reversed(self._undo):
+            object.__setattr__(owner, attribute, fn)
+        self._undo.clear()
 
 
 def instrument(trainer) -> PhaseTimer:
+    from ceas.broker import configure
+
     timer = PhaseTimer()
+    learner = trainer.ctx.learner
+    owners = {"views": configure, "policy": trainer.ctx, "execute": configure}
     for name in PHASES:
-        timer.wrap(trainer, "_" + name if name in ("views", "execute") else name, name)
+        timer.wrap(owners.get(name, learner), name, name)
     return timer
 
 
@@ -232,7 +248,7 @@ def _top(prof: cProfile.Profile, rounds: int, top: int) -> dict:
 
 def profile_rounds(trainer, timer: PhaseTimer, t0: int, theta, optimizer, rounds: int) -> dict:
     """cProfile ``rounds`` more whole rounds, then ``rounds`` more with the profiler on only inside scheduling and
-    network (``_views``, ``policy``, ``_execute``); the top 15 functions of each, in ms per round."""
+    network (``views``, ``policy``, ``execute``); the top 15 functions of each, in ms per round."""
     whole = cProfile.Profile()
     whole.enable()
     for t in range(t0, t0 + rounds):
@@ -268,19 +284,25 @@ def bench_config(
     trainer, overrides, data_record = build_trainer(preset, nodes, participants, extra)
     build_s = time.perf_counter() - build_start
     timer = instrument(trainer)
-    optimizer = trainer.make_optimizer()
-    theta = trainer.initial_parameters()
-    per_round: dict[str, list[float]] = {k: [] for k in (*PHASES, "round")}
-    for t in range(warmup + rounds):
-        timer.reset()
-        start = time.perf_counter()
-        theta = trainer.run_round(t, theta, optimizer).theta
-        elapsed = time.perf_counter() - start
-        if t < warmup:
-            continue
-        per_round["round"].append(elapsed)
-        for k in PHASES:
-            per_round[k].append(timer.current[k])
+    try:
+        optimizer = trainer.make_optimizer()
+        theta = trainer.initial_parameters()
+        per_round: dict[str, list[float]] = {k: [] for k in (*PHASES, "round")}
+        for t in range(warmup + rounds):
+            timer.reset()
+            start = time.perf_counter()
+            theta = trainer.run_round(t, theta, optimizer).theta
+            elapsed = time.perf_counter() - start
+            if t < warmup:
+                continue
+            per_round["round"].append(elapsed)
+            for k in PHASES:
+                per_round[k].append(timer.current[k])
+        if profile:
+            log(f"  profiling 2 x {profile} more rounds (cProfile)")
+            profiled = profile_rounds(trainer, timer, warmup + rounds, theta, optimizer, profile)
+    finally:
+        timer.restore()
     timed_wall_s = sum(per_round["round"])
     r = per_round
     groups = {
@@ -317,10 +339,7 @@ def bench_config(
         "load_average_at_start": load_start,
     }
     if profile:
-        log(f"  profiling 2 x {profile} more rounds (cProfile)")
-        result["profile"] = profile_rounds(
-            trainer, timer, warmup + rounds, theta, optimizer, profile
-        )
+        result["profile"] = profiled
     result["wall_s"] = time.perf_counter() - wall_start
     result["load_average_at_end"] = os.getloadavg()
     result["peak_rss_mib_process"] = peak_rss_mib()

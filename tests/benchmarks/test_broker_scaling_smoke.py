@@ -55,7 +55,7 @@ def test_participants_option_resolves_preset_share_and_number():
 
 
 def test_shared_samples_gives_every_node_a_sample_of_the_unchanged_data_and_is_undone():
-    import ceas.experiment.trainer as trainer_module
+    import ceas.broker.learning as trainer_module
 
     bench = _load_script()
     original = trainer_module.partition

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from ceas.broker.configure import views
 from ceas.broker.round import BrokerTrainer
 from ceas.config import load_config
 from ceas.experiment.runner import run
@@ -116,8 +117,8 @@ def test_ceas_generates_on_request_only_where_pairs_cannot_last_a_round(tmp_path
     cfg = _cfg(tmp_path, "security.attacks=[]")
     trainer = BrokerTrainer(cfg)
     trainer.start()
-    inventory, nodes = trainer._views(0)
-    decision = trainer.policy(inventory, nodes, np.random.default_rng(0))
+    inventory, nodes = views(trainer.ctx, trainer.state, 0)
+    decision = trainer.ctx.policy(inventory, nodes, np.random.default_rng(0))
     short = inventory.cutoff_s < cfg.scheduling.round_s
     assert short.all()
     assert not np.asarray(decision.generate)[short].any()

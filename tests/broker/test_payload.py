@@ -14,7 +14,7 @@ def test_variance_follows_inverse_visibility_squared(w):
     rng = np.random.default_rng(11)
     g = np.array([[0.3, -0.7, 0.0, 0.95]])
     draws, copies, clip = 20_000, 4, 1.0
-    vis = np.full((draws, 4, copies), w)
+    vis = np.full((draws, copies, 4), w)
     est = deliver(np.repeat(g, draws, axis=0), vis, np.full(draws, w), clip=clip, rng=rng)
     want = payload_variance(g[0], w, copies, clip)
     got = est.var(axis=0, ddof=1)
@@ -29,17 +29,17 @@ def test_variance_ratio_is_one_over_v_squared_at_zero_signal():
     g = np.zeros((50_000, 1))
     var = {}
     for w in (1.0, 0.5):
-        est = deliver(g, np.full((g.shape[0], 1, 8), w), np.full(g.shape[0], w), clip=2.0, rng=rng)
+        est = deliver(g, np.full((g.shape[0], 8, 1), w), np.full(g.shape[0], w), clip=2.0, rng=rng)
         var[w] = est.var()
     assert var[0.5] / var[1.0] == pytest.approx(4.0, rel=0.05)
 
 
 def test_clipping_and_bad_shapes():
     rng = np.random.default_rng(0)
-    est = deliver(np.array([[5.0]]), np.ones((1, 1, 1000)), np.ones(1), clip=1.0, rng=rng)
+    est = deliver(np.array([[5.0]]), np.ones((1, 1000, 1)), np.ones(1), clip=1.0, rng=rng)
     assert est[0, 0] == pytest.approx(1.0)  # clipped to G, perfect pairs -> exactly G
     with pytest.raises(ValidationError, match="shape"):
-        deliver(np.zeros((2, 3)), np.ones((2, 4, 1)), np.ones(2), clip=1.0, rng=rng)
+        deliver(np.zeros((2, 3)), np.ones((2, 1, 4)), np.ones(2), clip=1.0, rng=rng)
     with pytest.raises(ValidationError, match="> 0"):
         deliver(np.zeros((1, 1)), np.ones((1, 1, 1)), np.zeros(1), clip=1.0, rng=rng)
 
@@ -49,7 +49,7 @@ def test_node_scale_keeps_the_estimate_unbiased_and_cuts_the_variance_by_g_over_
     rng = np.random.default_rng(5)
     g = np.array([[0.12, -0.25, 0.0, 0.05]])  # a typical honest gradient: s = 0.25, G = 1
     draws, copies, clip = 20_000, 4, 1.0
-    vis = np.full((draws, 4, copies), w)
+    vis = np.full((draws, copies, 4), w)
     est = deliver(
         np.repeat(g, draws, axis=0), vis, np.full(draws, w), clip=clip, rng=rng, scale="node"
     )
@@ -68,7 +68,7 @@ def test_node_scale_never_lets_a_sender_exceed_the_clip():
     np.testing.assert_allclose(s, [1.0, 0.2, 1e-9])
     rng = np.random.default_rng(0)
     est = deliver(
-        np.array([[50.0, -0.5]]), np.ones((1, 2, 2000)), np.ones(1), clip=1.0, rng=rng, scale="node"
+        np.array([[50.0, -0.5]]), np.ones((1, 2000, 2)), np.ones(1), clip=1.0, rng=rng, scale="node"
     )
     assert est[0, 0] == pytest.approx(1.0)  # clipped to G = 1, sent at scale 1
     assert est[0, 1] == pytest.approx(-0.5, abs=0.05)

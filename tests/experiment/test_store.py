@@ -7,7 +7,7 @@ import pytest
 
 from ceas.errors import ResumeError
 from ceas.experiment import store
-from ceas.experiment.optim import Adam
+from ceas.qnn.optim import Adam
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -72,17 +72,21 @@ def deliver(
 ) -> np.ndarray:
     """Teleport and measure quantum payloads; return the broker's estimates.
 
+    Pairs are used in delivery order, copy-major: the j-th pair of a payload carries component j mod P (copy
+    j // P), so the first P pairs carry one full copy of the gradient.
+
     Parameters
     ----------
     gradients : ndarray, shape (m, P)
         The senders' gradients.
-    pair_visibility : ndarray, shape (m, P, S_p)
-        Werner visibility w = (4F−1)/3 of the pair that carries each copy, at the moment of use.
+    pair_visibility : ndarray, shape (m, S_p, P)
+        Werner visibility w = (4F−1)/3 at the moment of use of the pair that carries copy s of component i.
     visibility_estimate : ndarray, shape (m,)
         The visibility v̂ the broker divides by (from the ledger ages or a verification test); must be > 0.
     clip : float
         G, the clipping bound.
     rng : Generator
+        One uniform draw per pair, in the order of ``pair_visibility``'s elements.
     scale : {"fixed", "node"}
         How each payload's scale s is chosen (:func:`payload_scale`).
 
@@ -94,9 +98,10 @@ def deliver(
     gradients = np.asarray(gradients, dtype=float)
     w = np.asarray(pair_visibility, dtype=float)
     v_hat = np.asarray(visibility_estimate, dtype=float)
-    if gradients.ndim != 2 or w.ndim != 3 or w.shape[:2] != gradients.shape:
+    if gradients.ndim != 2 or w.ndim != 3 or (w.shape[0], w.shape[2]) != gradients.shape:
+        m, p = gradients.shape if gradients.ndim == 2 else (None, None)
         raise ValidationError(
-            f"pair_visibility must have shape (m, P, S_p) = {gradients.shape} + (S_p,), got {w.shape}"
+            f"pair_visibility must have shape (m, S_p, P) = ({m}, S_p, {p}), got {w.shape}"
         )
     if v_hat.shape != (gradients.shape[0],):
         raise ValidationError(
@@ -108,10 +113,10 @@ def deliver(
         raise ValidationError(f"visibility estimates must be > 0, got min {v_hat.min()}")
     s = payload_scale(gradients, clip, scale)
     z = encode(gradients, clip, s)
-    p_plus = 0.5 * (1.0 + w * z[..., None])
+    p_plus = 0.5 * (1.0 + w * z[:, None, :])
     plus = rng.random(w.shape) < p_plus
-    mean_outcome = (2.0 * plus - 1.0).mean(axis=-1)
-    return s[:, None] * mean_outcome / v_hat[:, None]
+    sums = (2.0 * plus - 1.0).sum(axis=1)  # exact: a sum of ±1
+    return s[:, None] * sums / w.shape[1] / v_hat[:, None]
 
 
 def payload_variance(

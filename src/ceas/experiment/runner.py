@@ -21,7 +21,6 @@ from ceas import __version__
 from ceas.config import RunConfig, to_toml
 from ceas.errors import ResumeError
 from ceas.experiment import store
-from ceas.experiment.trainer import DataLevelTrainer
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class RunResult:
     summary: dict[str, Any]
 
 
-def make_trainer(cfg: RunConfig) -> DataLevelTrainer:
+def make_trainer(cfg: RunConfig):
     """The broker (network, scheduling, security, consensus) when ``broker.enabled``, else plain data-level training."""
     if cfg.broker.enabled:
         from ceas.broker.round import BrokerTrainer
@@ -41,6 +40,8 @@ def make_trainer(cfg: RunConfig) -> DataLevelTrainer:
         trainer = BrokerTrainer(cfg)
         trainer.start()
         return trainer
+    from ceas.broker.learning import DataLevelTrainer
+
     return DataLevelTrainer(cfg)
 
 

@@ -1,7 +1,7 @@
 """(a) Data-level partition (Fig. 1a, the default): every QPU runs the whole circuit U(θ)V(x) on its own data.
 
 The circuit itself needs no pairs; the pairs of this scheme carry gradient payloads and keys, which the broker
-budgets (SPEC §4). Training with it is :mod:`ceas.experiment.trainer`; this class gives the scheme the same
+budgets (SPEC §4). Training with it is :mod:`ceas.broker.learning`; this class gives the scheme the same
 interface as the others, backed by the pure-state :class:`~ceas.qnn.QNNSimulator`.
 """
 

@@ -1,8 +1,12 @@
-"""Data-level distributed training (Fig. 1a) without the network: the learning and consensus layers alone.
+"""The learning layer of a run (Fig. 1a): data, shards, node noise, the model, local gradients and evaluation.
 
-Each round t: m of the N nodes take part; each computes the loss gradient of the shared model θ on a minibatch of its
-own shard (finite shots or exact, under its own depolarising noise p_k); an aggregator combines the m gradients; one
-optimiser step updates θ; the global model is evaluated on the held-out test set.
+:class:`Learner` holds everything of the learning layer that is fixed for a run; both training loops use it: the
+no-network loop :class:`DataLevelTrainer` (the learning and consensus layers alone) and the broker's round
+(:class:`ceas.broker.round.BrokerTrainer`, through the network, the scheduler and authentication).
+
+Each round t of the no-network loop: m of the N nodes take part; each computes the loss gradient of the shared model
+θ on a minibatch of its own shard (finite shots or exact, under its own depolarising noise p_k); an aggregator
+combines the m gradients; one optimiser step updates θ; the global model is evaluated on the held-out test set.
 
 Every random choice of round t comes from the stream ``("round", t)`` of the run seed, so a round's outcome depends
 only on (config, θ, optimiser state) at its start: a resumed run reproduces an uninterrupted one exactly.
@@ -10,6 +14,7 @@ only on (config, θ, optimiser state) at its start: a resumed run reproduces an 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +22,9 @@ import numpy as np
 
 from ceas.config import RunConfig
 from ceas.consensus.params import aggregator_from_params
-from ceas.experiment.optim import OPTIMIZERS
 from ceas.qnn import NodeNoise, QNNModel
 from ceas.qnn.data import Dataset, load_dataset, partition
+from ceas.qnn.optim import OPTIMIZERS
 from ceas.rng import stream
 
 
@@ -31,12 +36,23 @@ class RoundResult:
     metrics: dict[str, Any]
 
 
-class DataLevelTrainer:
-    """Holds everything fixed for a run (data, shards, node noise, model) and runs rounds.
+class Learner:
+    """The learning layer of one run: data set, shards, node noise, model; local gradients and evaluation.
 
     Parameters
     ----------
     cfg : RunConfig
+
+    Attributes
+    ----------
+    data : Dataset
+        Train and held-out test sets.
+    shards : list of (n_k,) int arrays
+        Training-sample indices of each node.
+    y_train : (n_train,) int
+        The labels nodes train on (a broker run may poison the Byzantine shards' labels here).
+    depolarizing, readout_error : (N,) float
+        Each QPU's noise.
     """
 
     def __init__(self, cfg: RunConfig):
@@ -68,26 +84,13 @@ class DataLevelTrainer:
         )
         self.readout_error = np.full(cfg.training.nodes, cfg.noise.readout_error)
         self.y_train = self.data.y_train
-        self.aggregate = aggregator_from_params(cfg.consensus)
 
-    # -- state -----------------------------------------------------------------------------------------------
     def initial_parameters(self) -> np.ndarray:
         """θ₀, shape (P,), from the run's ``init`` stream."""
         return self.model.init_params(stream(self.cfg.run.seed, "init"))
 
     def make_optimizer(self):
         return OPTIMIZERS[self.cfg.training.optimizer](self.spec.n_params, lr=self.cfg.training.lr)
-
-    # -- one round -------------------------------------------------------------------------------------------
-    def sample_round(self, t: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
-        """Participants (m,) and minibatch indices (m, B) of round ``t``, and the round's Generator for shots."""
-        rng = stream(self.cfg.run.seed, "round", t)
-        participants = np.sort(
-            rng.choice(
-                self.cfg.training.nodes, size=self.cfg.scheduling.participants, replace=False
-            )
-        )
-        return participants, self.minibatches(participants, rng), rng
 
     def minibatches(self, participants: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One minibatch of sample indices per participant, shape (m, B), drawn from its own shard (with
@@ -118,6 +121,18 @@ class DataLevelTrainer:
             thetas, x, y, noise=noise, shots=self.cfg.training.shots, rng=rng
         )
 
+    def full_gradient(self, theta: np.ndarray) -> np.ndarray:
+        """The exact, noiseless gradient of the honest full training set at θ, shape (P,)."""
+        _, g = self.model.loss_and_grad(
+            theta[None, :],
+            self.data.x_train[None],
+            self.data.y_train[None],
+            noise=None,
+            shots=None,
+            rng=None,
+        )
+        return g[0]
+
     def node_noise(self, nodes: np.ndarray) -> NodeNoise:
         """The depolarising and readout noise of ``nodes``."""
         return NodeNoise(
@@ -135,9 +150,45 @@ class DataLevelTrainer:
             "test_loss": float(loss[0]),
         }
 
+    def evaluate_if_due(self, t: int, theta: np.ndarray) -> dict[str, float]:
+        """:meth:`evaluate` on rounds ``training.eval_every`` divides and on the last round; NaN otherwise."""
+        if (t + 1) % self.cfg.training.eval_every == 0 or t + 1 == self.cfg.run.rounds:
+            return self.evaluate(theta)
+        return {"test_accuracy": math.nan, "test_loss": math.nan}
+
+
+class DataLevelTrainer:
+    """Data-level training without the network: random participants, local gradients, one aggregator, one step.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    """
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        self.learner = Learner(cfg)
+        self.aggregate = aggregator_from_params(cfg.consensus)
+
+    def initial_parameters(self) -> np.ndarray:
+        return self.learner.initial_parameters()
+
+    def make_optimizer(self):
+        return self.learner.make_optimizer()
+
+    def sample_round(self, t: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+        """Participants (m,) and minibatch indices (m, B) of round ``t``, and the round's Generator for shots."""
+        rng = stream(self.cfg.run.seed, "round", t)
+        participants = np.sort(
+            rng.choice(
+                self.cfg.training.nodes, size=self.cfg.scheduling.participants, replace=False
+            )
+        )
+        return participants, self.learner.minibatches(participants, rng), rng
+
     def run_round(self, t: int, theta: np.ndarray, optimizer) -> RoundResult:
         participants, batches, rng = self.sample_round(t)
-        losses, grads = self.local_gradients(theta, participants, batches, rng)
+        losses, grads = self.learner.local_gradients(theta, participants, batches, rng)
         update = self.aggregate(grads, None)
         new_theta = optimizer.update(theta, update)
         row: dict[str, Any] = {
@@ -146,8 +197,5 @@ class DataLevelTrainer:
             "grad_norm": float(np.linalg.norm(update)),
             "participants": int(participants.size),
         }
-        if (t + 1) % self.cfg.training.eval_every == 0 or t + 1 == self.cfg.run.rounds:
-            row.update(self.evaluate(new_theta))
-        else:
-            row.update({"test_accuracy": float("nan"), "test_loss": float("nan")})
+        row.update(self.learner.evaluate_if_due(t, new_theta))
         return RoundResult(theta=new_theta, metrics=row)

@@ -1,0 +1,96 @@
+"""Round phase 4, aggregate: verify the stamps, reduce the accepted updates, move trust.
+
+Stamps are verified against the broker's verification-test estimate of each link and the node's noise bound (SPEC §6,
+defence 3); the verified φ weight a robust rule (capped fidelity weighting inside a trimmed mean or median, §3).
+Trust moves towards agreement with the aggregate for the replies the rule used; replies rejected by authentication,
+stamp verification or the rule cost trust; a reply the network failed to carry (payload short, no key for its tag)
+says nothing about the node's honesty and costs none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ceas.broker.configure import RoundPlan
+from ceas.broker.local import Replies
+from ceas.broker.setup import BrokerContext, BrokerState
+from ceas.broker.transport import NETWORK_MISSES, Transport
+from ceas.consensus.stamps import tighten_claims, verify_stamps
+
+
+@dataclass(frozen=True, eq=False)
+class Aggregate:
+    """The round's aggregate.
+
+    Attributes
+    ----------
+    update : (P,) float or None
+        The aggregate gradient; None when no reply survived (no step is taken).
+    weights : (m,) float
+        Each participant's weight in the aggregate.
+    accepted : (m,) bool
+        Replies that arrived, authenticated and passed stamp verification.
+    """
+
+    update: np.ndarray | None
+    weights: np.ndarray
+    accepted: np.ndarray
+
+
+def aggregate(
+    ctx: BrokerContext,
+    state: BrokerState,
+    plan: RoundPlan,
+    replies: Replies,
+    delivered: Transport,
+) -> Aggregate:
+    """Phase 4 of the round (module docstring)."""
+    part, m = plan.participants, plan.m
+    accepted = delivered.accepted.copy()
+    if not m:
+        return Aggregate(update=None, weights=np.zeros(0), accepted=accepted)
+    phi, verified = verified_phi(ctx, state, plan, replies)
+    accepted &= verified
+    result = ctx.aggregation.aggregate(
+        delivered.received, phi, accepted=accepted, reasons=delivered.reasons
+    )
+    ok = result.accepted
+    state.phi[part] = np.where(phi > 0, phi, state.phi[part])
+    state.phi_visibility[part] = np.where(
+        plan.visibility > 0, np.clip(plan.visibility, 1e-6, 1), state.phi_visibility[part]
+    )
+    if result.update is not None and ok.any():
+        state.trust.update(part[ok], delivered.received[ok], result.update)
+    missed = np.array([delivered.reasons.get(i) in NETWORK_MISSES for i in range(m)], bool)
+    if (~ok & ~missed).any():
+        state.trust.penalize(part[~ok & ~missed])
+    return Aggregate(update=result.update, weights=result.weights, accepted=accepted)
+
+
+def verified_phi(
+    ctx: BrokerContext, state: BrokerState, plan: RoundPlan, replies: Replies
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each participant's verified φ (0 where its stamp was rejected) and whether it passed, shapes (m,), (m,)."""
+    part = plan.participants
+    measured = state.fid_estimate[part]
+    bound = np.maximum(state.fid_upper[part], measured)
+    qfi_cap = ctx.qfi_max[part]
+    if ctx.cfg.broker.tight_claims:
+        measured, bound, qfi_cap = tighten_claims(
+            measured,
+            bound,
+            qfi_cap,
+            np.array([s.qfi for s in replies.stamps]),
+            ledger_fidelity=replies.ledger_fidelity if ctx.copies else None,
+        )
+    ver = verify_stamps(
+        replies.stamps,
+        measured,
+        bound,
+        qfi_cap,
+        assigned_shots=ctx.cfg.training.shots or 1,
+        current_round=plan.round,
+    )
+    return np.where(ver.accepted, ver.phi, 0.0), np.asarray(ver.accepted, bool)

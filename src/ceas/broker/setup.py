@@ -1,0 +1,162 @@
+"""What a broker run holds: the fixed :class:`BrokerContext` (built once) and the evolving :class:`BrokerState`.
+
+The context is everything a round reads but never changes -- configuration, learning layer, policy, aggregation rule,
+adversary and Byzantine set, payload size, QFI caps, the QFI probe batch. The state is everything the rounds change --
+network and inventory, key pools and MACs, the verifier's replay memory, trust, the last verified stamps, the
+broker's fidelity estimates and the run's accounting totals -- and is pickled whole into the checkpoint, so a
+resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ceas.broker.learning import Learner
+from ceas.config import RunConfig
+from ceas.consensus.params import aggregation_from_params, trust_from_params
+from ceas.consensus.stamps import qfi_noise_bound
+from ceas.errors import ConfigError
+from ceas.network import QuantumNetwork
+from ceas.rng import stream
+from ceas.scheduling.registry import make_policy
+from ceas.security.attacks import choose_byzantine, make_adversary
+from ceas.security.mac import OneTimeMac
+from ceas.security.messages import Verifier
+
+TAG_BITS = 128  # SPEC §6: one fresh 128-bit pad per message (Poly1305 tags are 128 bits)
+
+TOTALS = ("generated", "expired", "evicted", "used", "key_bits_in", "key_bits_out", "key_pairs")
+"""Run-long counters of :attr:`BrokerState.totals` (pairs, except the key bits)."""
+
+
+@dataclass(frozen=True, eq=False)
+class BrokerContext:
+    """Everything fixed for a broker run.
+
+    Attributes
+    ----------
+    cfg : RunConfig
+    learner : Learner
+        Data, shards, node noise and model; its ``y_train`` holds the Byzantine shards' poisoned labels.
+    policy, aggregation, adversary
+        The scheduling policy, the robust fidelity-weighted aggregation and the coordinating adversary.
+    byzantine : (f,) int
+        Byzantine node ids; ``is_byzantine`` is the (N,) mask of the same set.
+    copies : int
+        S_p, copies per payload component (0 with classical payloads).
+    qfi_max : (N,) float
+        Largest QFI summary each node's noise allows (the stamp verification cap).
+    x_probe : (Q, n) float
+        The fixed probe batch of the QFI summaries.
+    """
+
+    cfg: RunConfig
+    learner: Learner
+    policy: Any
+    aggregation: Any
+    adversary: Any
+    byzantine: np.ndarray
+    is_byzantine: np.ndarray
+    copies: int
+    qfi_max: np.ndarray
+    x_probe: np.ndarray
+
+    @property
+    def n_params(self) -> int:
+        return self.learner.spec.n_params
+
+    @property
+    def payload_pairs(self) -> int:
+        """P·S_p pairs carry one quantum payload (0 with classical payloads)."""
+        return self.n_params * self.copies
+
+
+def build_context(cfg: RunConfig) -> BrokerContext:
+    """Build the learning layer, the policy, the rule and the adversary of a broker run (see :class:`BrokerContext`)."""
+    if cfg.network.topology.kind != "star":
+        raise ConfigError(
+            f"network.topology.kind: {cfg.network.topology.kind!r} is not allowed with broker.enabled = true; "
+            "allowed: 'star' (routes over repeaters are simulated by `ceas network simulate` only so far)"
+        )
+    seed, n = cfg.run.seed, cfg.training.nodes
+    learner = Learner(cfg)
+    aggregation = aggregation_from_params(cfg.consensus)
+    byzantine = choose_byzantine(n, cfg.security.byzantine_fraction, stream(seed, "byzantine"))
+    is_byzantine = np.zeros(n, bool)
+    is_byzantine[byzantine] = True
+    adversary = make_adversary(
+        cfg.security.attacks, cfg.security.attack, aggregator=aggregation.as_rule()
+    )
+    # label-flip and other data attacks poison the Byzantine nodes' shards once, at the start
+    poison_rng = stream(seed, "poison")
+    y_train = learner.data.y_train.copy()
+    for k in byzantine:
+        idx = learner.shards[k]
+        y_train[idx] = adversary.poison_labels(y_train[idx], learner.data.n_classes, poison_rng)
+    learner.y_train = y_train
+    probe = stream(seed, "qfi-probe").choice(
+        learner.data.x_train.shape[0], size=cfg.model.qfi_probe_samples, replace=False
+    )
+    return BrokerContext(
+        cfg=cfg,
+        learner=learner,
+        policy=make_policy(cfg.scheduling.policy, cfg.scheduling),
+        aggregation=aggregation,
+        adversary=adversary,
+        byzantine=byzantine,
+        is_byzantine=is_byzantine,
+        copies=cfg.scheduling.payload_copies if cfg.broker.payload == "quantum" else 0,
+        qfi_max=np.asarray(
+            qfi_noise_bound(learner.depolarizing, cfg.model.n_layers, cfg.model.n_qubits), float
+        ),
+        x_probe=learner.data.x_train[probe],
+    )
+
+
+@dataclass
+class BrokerState:
+    """Everything of the broker that evolves across rounds (pickled into the checkpoint)."""
+
+    network: QuantumNetwork
+    macs: dict[int, OneTimeMac]
+    verifier: Verifier
+    trust: Any
+    phi: np.ndarray  # (N,) last verified φ
+    phi_visibility: np.ndarray  # (N,) visibility φ was evaluated at
+    fid_estimate: np.ndarray  # (N,) broker's fidelity estimate per link
+    fid_upper: np.ndarray  # (N,) its upper confidence bound
+    qfi: np.ndarray  # (N,) node QFI summaries (refreshed every model.qfi_refresh_every rounds)
+    history: list[bytes] = field(
+        default_factory=list
+    )  # wire messages seen (a replaying adversary's source)
+    totals: dict[str, float] = field(default_factory=dict)  # run-long counters, keys TOTALS
+
+
+def initial_state(ctx: BrokerContext) -> BrokerState:
+    """The network, key pools, MACs, trust and stamp memory at round 0."""
+    cfg = ctx.cfg
+    n = cfg.training.nodes
+    net = QuantumNetwork.from_params(cfg.network, stream(cfg.run.seed, "network"))
+    net.preshare_keys(cfg.security.seed_key_bits)
+    macs = {
+        k: OneTimeMac(net.key_pool(k), refresh_messages=cfg.security.mac_refresh_messages, link=k)
+        for k in range(n)
+    }
+    f0 = net.table.f0[:n]
+    v0 = (4.0 * f0 - 1.0) / 3.0
+    shots = cfg.training.shots or 1
+    return BrokerState(
+        network=net,
+        macs=macs,
+        verifier=Verifier(macs),
+        trust=trust_from_params(cfg.consensus).reset(n),
+        phi=shots * ctx.qfi_max * v0**2,
+        phi_visibility=v0.copy(),
+        fid_estimate=f0.copy(),
+        fid_upper=np.ones(n),
+        qfi=ctx.qfi_max.copy(),
+        totals=dict.fromkeys(TOTALS, 0.0),
+    )

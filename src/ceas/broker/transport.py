@@ -1,0 +1,163 @@
+"""Round phase 3, transport: verification tests, authenticated replies, channel injections, quantum payloads.
+
+1. Entanglement verification (SPEC §6, defence 2): the pairs a participant's link delivered as tests are measured;
+   the broker's estimate of each tested link's fidelity and its upper confidence bound are updated.
+2. Every reply is tagged with a one-time Wegman–Carter MAC paid from its link's key pool (a dry pool means the reply
+   is not sent) and verified on arrival; a payload whose pairs did not all arrive within the round is dropped.
+3. The channel adversary may inject forged or replayed messages; each is verified like any reply.
+4. Gradients travel as quantum payloads through the pairs delivered (:func:`ceas.broker.payload.deliver`: variance
+   ∝ 1/v²); the broker rescales by the ledger visibility of those pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ceas.broker.configure import RoundPlan
+from ceas.broker.local import Replies
+from ceas.broker.payload import deliver
+from ceas.broker.setup import BrokerContext, BrokerState
+from ceas.security.attacks import ChannelView
+from ceas.security.mac import KeyExhaustedError
+from ceas.security.messages import Reason, Signer
+from ceas.security.verification import estimate_fidelity, sample_honest_test
+
+INCOMPLETE, KEY_DRY = "payload incomplete", "key pool dry"
+NETWORK_MISSES = (INCOMPLETE, KEY_DRY)
+"""Reasons for which a reply is lost to the network, not rejected for what it said."""
+
+
+@dataclass(frozen=True, eq=False)
+class Transport:
+    """What reached the broker.
+
+    Attributes
+    ----------
+    received : (m, P) float
+        The updates as the broker reads them (payloads measured and rescaled; classical payloads as sent).
+    accepted : (m,) bool
+        Replies that arrived whole and authenticated.
+    reasons : Mapping[int, str]
+        Why each other reply (by participant index) was lost or rejected.
+    sent : int
+        Tagged replies sent (each paid one tag's key bits).
+    injected, injected_accepted : int
+        Messages the channel adversary injected, and how many of them the verifier accepted.
+    """
+
+    received: np.ndarray
+    accepted: np.ndarray
+    reasons: Mapping[int, str]
+    sent: int
+    injected: int
+    injected_accepted: int
+
+
+def transport(
+    ctx: BrokerContext,
+    state: BrokerState,
+    plan: RoundPlan,
+    replies: Replies,
+    rng: np.random.Generator,
+    adversary_rng: np.random.Generator,
+) -> Transport:
+    """Phase 3 of the round (module docstring)."""
+    verification_tests(state, plan, rng)
+    accepted, reasons, observed = authenticate(state, plan, replies)
+    injected = ctx.adversary.inject(
+        ChannelView(
+            round=plan.round,
+            observed=tuple(observed),
+            history=tuple(state.history[-200:]),
+            honest_nodes=tuple(np.flatnonzero(~ctx.is_byzantine).tolist()),
+            byzantine_nodes=tuple(int(b) for b in ctx.byzantine),
+        ),
+        adversary_rng,
+    )
+    injected_accepted = sum(
+        state.verifier.verify(w, round=plan.round).reason is Reason.ACCEPTED for w in injected
+    )
+    state.history.extend(observed)
+    return Transport(
+        received=receive_payloads(ctx, plan, replies.updates, accepted, rng),
+        accepted=accepted,
+        reasons=reasons,
+        sent=len(observed),
+        injected=len(injected),
+        injected_accepted=int(injected_accepted),
+    )
+
+
+def verification_tests(state: BrokerState, plan: RoundPlan, rng: np.random.Generator) -> None:
+    """Measure each participant's delivered test pairs; update the broker's fidelity estimates of those links."""
+    tested, errors, sizes = [], [], []
+    for k in plan.participants:
+        wv = plan.supply.verification[k]
+        if wv.size:
+            rec = sample_honest_test(float(wv.mean()), int(wv.size), rng)
+            tested.append(k)
+            errors.append(int(np.sum(rec.errors)))
+            sizes.append(int(wv.size))
+    if tested:  # one vectorised interval computation for every tested link
+        est = estimate_fidelity(np.array(errors), np.array(sizes))
+        state.fid_estimate[tested] = est.estimate
+        state.fid_upper[tested] = est.upper
+
+
+def authenticate(
+    state: BrokerState, plan: RoundPlan, replies: Replies
+) -> tuple[np.ndarray, dict[int, str], list[bytes]]:
+    """Tag, send and verify every complete reply; return (accepted (m,), reasons, wire messages sent)."""
+    t = plan.round
+    accepted = plan.complete.copy()
+    reasons: dict[int, str] = {i: INCOMPLETE for i in np.flatnonzero(~plan.complete)}
+    observed: list[bytes] = []
+    for i, k in enumerate(plan.participants):
+        if not plan.complete[i]:
+            continue
+        mac = state.macs[int(k)]
+        try:
+            wire = Signer(int(k), mac).sign(t, replies.stamps[i].to_bytes(), replies.updates[i])
+        except KeyExhaustedError as err:
+            state.verifier.record_unsent(int(k), t, err)
+            accepted[i] = False
+            reasons[i] = KEY_DRY
+            continue
+        observed.append(wire)
+        verdict = state.verifier.verify(wire, round=t, payload=replies.updates[i])
+        if verdict.reason is not Reason.ACCEPTED:
+            accepted[i] = False
+            reasons[i] = verdict.reason.value
+    return accepted, reasons, observed
+
+
+def receive_payloads(
+    ctx: BrokerContext,
+    plan: RoundPlan,
+    updates: np.ndarray,
+    accepted: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The accepted updates as measured from their quantum payloads, shape (m, P); classical payloads as sent.
+
+    Each accepted payload uses its first P·S_p delivered pairs, copy-major (pair j carries component j mod P), and is
+    rescaled by the ledger visibility of all its delivered pairs.
+    """
+    received = updates.copy()
+    ok = np.flatnonzero(accepted)
+    if not ctx.copies or ok.size == 0:
+        return received
+    n_need, p = ctx.payload_pairs, ctx.n_params
+    w = np.stack([plan.payload_werner[i][:n_need] for i in ok]).reshape(ok.size, ctx.copies, p)
+    received[ok] = deliver(
+        updates[ok],
+        w,
+        np.maximum(plan.visibility[ok], 1e-9),
+        clip=ctx.cfg.broker.clip,
+        rng=rng,
+        scale=ctx.cfg.broker.payload_scale,
+    )
+    return received
