@@ -15,7 +15,15 @@ from ceas.broker.local import local_updates
 from ceas.broker.payload import deliver
 from ceas.broker.round import BrokerTrainer
 from ceas.broker.setup import TAG_BITS, build_context, initial_state
-from ceas.broker.transport import INCOMPLETE, KEY_DRY, receive_payloads, transport
+from ceas.broker.transport import (
+    INCOMPLETE,
+    KEY_DRY,
+    NON_FINITE,
+    OUT_OF_RANGE,
+    check_update,
+    receive_payloads,
+    transport,
+)
 from ceas.config import load_config
 from ceas.rng import stream
 from ceas.scheduling.views import Decision
@@ -247,3 +255,58 @@ def test_views_show_the_inventory_and_byzantine_demand(tmp_path):
     assert inventory.n_links == ctx.cfg.training.nodes
     assert np.all(nodes.payload_pairs[~ctx.is_byzantine] == ctx.payload_pairs)
     assert np.all(nodes.payload_pairs[ctx.is_byzantine] > ctx.payload_pairs)
+
+
+class _ConstantAdversary:
+    """The run's adversary, except that every Byzantine update is ``value`` in every component."""
+
+    def __init__(self, inner, value):
+        self.inner, self.value = inner, value
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def updates(self, honest, f, rng):
+        return np.full((f, honest.shape[1]), self.value)
+
+
+def _round_with_byzantine_seats(ctx, state):
+    for t in range(20):
+        out = _phases_until(ctx, state, "transport", t=t)
+        if (out["replies"].byzantine & out["plan"].complete).any():
+            return out
+    raise AssertionError("no Byzantine participant with a complete payload in 20 rounds")
+
+
+@pytest.mark.parametrize("payload", ["quantum", "classical"])
+def test_a_non_finite_update_is_rejected_never_clipped_into_the_aggregate(tmp_path, payload):
+    cfg = _cfg(tmp_path, 'scheduling.policy="random"', f'broker.payload="{payload}"')
+    ctx = build_context(cfg)
+    ctx = dataclasses.replace(ctx, adversary=_ConstantAdversary(ctx.adversary, np.inf))
+    state = initial_state(ctx)
+    out = _round_with_byzantine_seats(ctx, state)
+    plan, replies, delivered = out["plan"], out["replies"], out["delivered"]
+    bad = np.flatnonzero(replies.byzantine & plan.complete)
+    assert all(delivered.reasons[i] == NON_FINITE for i in bad)
+    assert not delivered.accepted[bad].any()
+    agg = aggregate(ctx, state, plan, replies, delivered)
+    assert np.all(agg.weights[bad] == 0.0) and np.all(np.isfinite(agg.update))
+
+
+def test_finite_updates_travel_inside_the_declared_range(tmp_path):
+    """The adversary sends the strongest update that is accepted: its components are clipped to [-G, G]."""
+    ctx = build_context(_cfg(tmp_path, 'scheduling.policy="random"'))
+    ctx = dataclasses.replace(ctx, adversary=_ConstantAdversary(ctx.adversary, 5.0))
+    out = _round_with_byzantine_seats(ctx, initial_state(ctx))
+    replies, delivered = out["replies"], out["delivered"]
+    G = ctx.cfg.broker.clip
+    assert np.all(replies.updates[replies.byzantine] == G)
+    assert np.all(np.abs(replies.updates) <= G)
+    assert not set(delivered.reasons.values()) & {NON_FINITE, OUT_OF_RANGE}
+
+
+def test_check_update_names_what_is_wrong():
+    assert check_update(np.array([0.5, -1.0]), 1.0) is None
+    assert check_update(np.array([0.5, np.nan]), 1.0) == NON_FINITE
+    assert check_update(np.array([-np.inf, 0.0]), 1.0) == NON_FINITE
+    assert check_update(np.array([0.5, -1.0000001]), 1.0) == OUT_OF_RANGE

@@ -4,6 +4,11 @@ Participants compute gradients on their minibatches (finite shots, their own dep
 ``model.qfi_refresh_every`` rounds they refresh their QFI summaries on the fixed probe batch. The coordinating
 adversary (Definition 4) then replaces the Byzantine participants' updates, knowing every honest update of the round,
 and may inflate their stamps' claims. An honest node claims the ledger fidelity of its payload pairs.
+
+Every update travels in the protocol's declared range [−G, G] (G = ``broker.clip``): an honest node clips its own
+gradient, and the adversary keeps its finite updates inside it too, since the broker rejects a reply with any
+component outside (:func:`ceas.broker.transport.check_update`) -- a rational attacker sends the strongest update
+that is accepted. A non-finite update (a broken attack) is sent as it is, and rejected.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ def local_updates(
         bad = ctx.adversary.updates(grads[~byz], int(byz.sum()), adversary_rng)
         if bad is not None:
             updates[byz] = bad
+    clip = ctx.cfg.broker.clip
+    updates = np.where(np.isfinite(updates), np.clip(updates, -clip, clip), updates)
     ledger_fid = np.clip(fidelity_from_werner(np.clip(plan.visibility, 0, 1)), 0.25, 1.0)
     claim_fid, claim_qfi = ledger_fid.copy(), state.qfi[part].copy()
     if byz.any():

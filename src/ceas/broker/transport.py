@@ -3,7 +3,9 @@
 1. Entanglement verification (SPEC §6, defence 2): the pairs a participant's link delivered as tests are measured;
    the broker's estimate of each tested link's fidelity and its upper confidence bound are updated.
 2. Every reply is tagged with a one-time Wegman–Carter MAC paid from its link's key pool (a dry pool means the reply
-   is not sent) and verified on arrival; a payload whose pairs did not all arrive within the round is dropped.
+   is not sent) and verified on arrival; a payload whose pairs did not all arrive within the round is dropped; an
+   authentic reply that is not a gradient in the protocol's range (a non-finite component, or one outside [−G, G]) is
+   rejected with that reason, never clipped into the aggregate.
 3. The channel adversary may inject forged or replayed messages; each is verified like any reply.
 4. Gradients travel as quantum payloads through the pairs delivered (:func:`ceas.broker.payload.deliver`: variance
    ∝ 1/v²); the broker rescales by the ledger visibility of those pairs.
@@ -28,6 +30,17 @@ from ceas.security.verification import estimate_fidelity, sample_honest_test
 INCOMPLETE, KEY_DRY = "payload incomplete", "key pool dry"
 NETWORK_MISSES = (INCOMPLETE, KEY_DRY)
 """Reasons for which a reply is lost to the network, not rejected for what it said."""
+NON_FINITE, OUT_OF_RANGE = "non-finite update", "update out of range"
+
+
+def check_update(update: np.ndarray, clip: float) -> str | None:
+    """Why ``update`` (shape (P,)) is not a gradient the protocol carries: :data:`NON_FINITE` if a component is NaN
+    or infinite, :data:`OUT_OF_RANGE` if one lies outside [−G, G] (G = ``clip``); None if it is one."""
+    if not np.all(np.isfinite(update)):
+        return NON_FINITE
+    if np.any(np.abs(update) > clip):
+        return OUT_OF_RANGE
+    return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,7 +79,7 @@ def transport(
 ) -> Transport:
     """Phase 3 of the round (module docstring)."""
     verification_tests(state, plan, rng)
-    accepted, reasons, observed = authenticate(state, plan, replies)
+    accepted, reasons, observed = authenticate(state, plan, replies, ctx.cfg.broker.clip)
     injected = ctx.adversary.inject(
         ChannelView(
             round=plan.round,
@@ -108,9 +121,10 @@ def verification_tests(state: BrokerState, plan: RoundPlan, rng: np.random.Gener
 
 
 def authenticate(
-    state: BrokerState, plan: RoundPlan, replies: Replies
+    state: BrokerState, plan: RoundPlan, replies: Replies, clip: float
 ) -> tuple[np.ndarray, dict[int, str], list[bytes]]:
-    """Tag, send and verify every complete reply; return (accepted (m,), reasons, wire messages sent)."""
+    """Tag, send and verify every complete reply, and check that it carries a gradient in [−``clip``, ``clip``];
+    return (accepted (m,), reasons, wire messages sent)."""
     t = plan.round
     accepted = plan.complete.copy()
     reasons: dict[int, str] = {i: INCOMPLETE for i in np.flatnonzero(~plan.complete)}
@@ -128,9 +142,14 @@ def authenticate(
             continue
         observed.append(wire)
         verdict = state.verifier.verify(wire, round=t, payload=replies.updates[i])
-        if verdict.reason is not Reason.ACCEPTED:
+        why = (
+            verdict.reason.value
+            if verdict.reason is not Reason.ACCEPTED
+            else check_update(replies.updates[i], clip)
+        )
+        if why is not None:
             accepted[i] = False
-            reasons[i] = verdict.reason.value
+            reasons[i] = why
     return accepted, reasons, observed
 
 
