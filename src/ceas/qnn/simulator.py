@@ -177,9 +177,14 @@ class QNNSimulator:
         with self._lock:
             self._spare.append(ws)
 
-    def _map(self, func: Callable, chunks: list) -> list:
-        """``[func(ws, nodes, samples) for chunks]``, spread over worker threads, in order."""
-        capacity = max((c[0].stop - c[0].start) * (c[1].stop - c[1].start) for c in chunks)
+    def _map(self, func: Callable, chunks: list, capacity: int | None = None) -> list:
+        """``[func(ws, *chunk) for chunk in chunks]``, spread over worker threads, in order.
+
+        A chunk is ``(nodes, samples)`` slices, or any tuple when ``capacity`` (the (node, sample) pairs a
+        workspace must hold) is given.
+        """
+        if capacity is None:
+            capacity = max((c[0].stop - c[0].start) * (c[1].stop - c[1].start) for c in chunks)
 
         def run(chunk):
             ws = self._acquire(capacity)
