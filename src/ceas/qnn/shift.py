@@ -58,8 +58,7 @@ def shifted_expval(sim, theta: np.ndarray, x: np.ndarray, shift: float = np.pi /
     n_params = theta.shape[1]
     n_shift = 2 * n_params + 1
     dim, n_layers = plan.dim, plan.n_layers
-    kept = n_layers * n_nodes * n_samples * dim * 16  # layer-input states of the unshifted circuits
-    if plan.reupload or _has_negative_zero(theta) or kept > sim.max_state_bytes:
+    if plan.reupload or _has_negative_zero(theta):
         # with re-uploading gates differ per sample (no shared gate sets); the rest is rare or huge
         return _naive(sim, theta, x, shift)
     bits = theta.view(np.uint64)
@@ -92,42 +91,22 @@ def shifted_expval(sim, theta: np.ndarray, x: np.ndarray, shift: float = np.pi /
     shift_phases = None if shift_gates.phases is None else per_row(shift_gates.phases)[:, :, 0]
     n_out = plan.readout.shape[1]
     out = np.empty((n_nodes, n_shift, n_samples, n_out))
-    kept_states = np.empty((n_layers, n_nodes, n_samples, dim), dtype=np.complex128)
 
     # the same sample chunks as the naive call, so every product has the same number of rows
     capacity = max(1, sim.chunk_bytes // (16 * dim))
     cb = min(n_samples, capacity)
     sample_blocks = [slice(b0, min(b0 + cb, n_samples)) for b0 in range(0, n_samples, cb)]
+    shifts_of = [
+        np.flatnonzero(layer_of == layer) for layer in range(n_layers)
+    ]  # in shifted_thetas order
+    jb = min(2 * n_layer_params, max(1, capacity // cb))  # shifted circuits per product batch
+    # node blocks: as large as the workspace allows, but at least one per worker thread
+    cn = max(1, min(n_nodes, capacity // (jb * cb)))
+    blocks = max(-(-n_nodes // cn), min(n_nodes, sim._workers()))
+    cn = -(-n_nodes // blocks)
 
     def of_nodes(arr, nodes):  # node axis 0 of a base gate array: shared (U = 1) or per node
         return arr if shared else arr[nodes]
-
-    def base(ws, nodes, samples):
-        cn, cbk = nodes.stop - nodes.start, samples.stop - samples.start
-        a, b, t = ws.views(cn, cbk)
-        engine.initial_state(plan, x[nodes, samples], a[0])
-        g = engine.Gates(
-            fwd=[[of_nodes(m, nodes) for m in layer] for layer in base_gates.fwd],
-            bwd=[],
-            phases=None if base_gates.phases is None else of_nodes(base_gates.phases, nodes),
-            ry_last=np.empty(0),
-        )
-
-        def keep(layer, psi):
-            kept_states[layer, nodes, samples] = psi
-
-        last = engine.forward(plan, g, a[0], b[0], hook=keep)
-        out[nodes, 0, samples] = engine.expectations(plan, last, t)
-
-    cn_base = max(1, min(n_nodes, capacity // cb))
-    sim._map(
-        base,
-        [
-            (slice(n0, min(n0 + cn_base, n_nodes)), s)
-            for n0 in range(0, n_nodes, cn_base)
-            for s in sample_blocks
-        ],
-    )
 
     def task_gates(layer: int, js: np.ndarray, nodes: slice) -> engine.Gates:
         """Gates of shifted rows ``js`` (indices into 2P) from ``layer`` on: arrays (J or 1, U or cn, …)."""
@@ -144,29 +123,38 @@ def shifted_expval(sim, theta: np.ndarray, x: np.ndarray, shift: float = np.pi /
             phases[:, :, layer] = np.swapaxes(sp, 0, 1)
         return engine.Gates(fwd=fwd, bwd=[], phases=phases, ry_last=np.empty(0))
 
-    tasks = []
-    for layer in range(n_layers):
-        js = np.flatnonzero(layer_of == layer)  # its + and - shifts, in the order of shifted_thetas
-        jb = min(js.size, max(1, capacity // cb))
-        cn = max(1, min(n_nodes, capacity // (jb * cb)))
-        for j0 in range(0, js.size, jb):
-            for n0 in range(0, n_nodes, cn):
-                for s in sample_blocks:
-                    tasks.append((layer, js[j0 : j0 + jb], slice(n0, min(n0 + cn, n_nodes)), s))
-
-    def shifted(ws, layer, js, nodes, samples):
-        cj, cn, cbk = js.size, nodes.stop - nodes.start, samples.stop - samples.start
-        a, b, t = ws.views(cj * cn, cbk)
-        a0 = a[0].reshape(cj, cn, cbk, dim)
-        a0[...] = kept_states[layer, nodes, samples]
-        last = engine.forward(
-            plan, task_gates(layer, js, nodes), a0, b[0].reshape(cj, cn, cbk, dim), start=layer
+    def block(ws, nodes, samples):
+        """Unshifted circuit of a block of nodes (keeping each layer's input), then its shifted ones."""
+        nc, ns = nodes.stop - nodes.start, samples.stop - samples.start
+        a, b, t = ws.views(nc, ns)
+        engine.initial_state(plan, x[nodes, samples], a[0])
+        base = engine.Gates(
+            fwd=[[of_nodes(m, nodes) for m in layer] for layer in base_gates.fwd],
+            bwd=[],
+            phases=None if base_gates.phases is None else of_nodes(base_gates.phases, nodes),
+            ry_last=np.empty(0),
         )
-        e = engine.expectations(plan, last, t.reshape(cj, cn, cbk, dim))  # (J, cn, cb, O)
-        out[nodes, 1 + js, samples] = np.swapaxes(e, 0, 1)
+        kept = np.empty((n_layers, nc, ns, dim), dtype=np.complex128)
 
-    capacity_shift = max(
-        t[1].size * (t[2].stop - t[2].start) * (t[3].stop - t[3].start) for t in tasks
-    )
-    sim._map(shifted, tasks, capacity=capacity_shift)
+        def keep(layer, psi):
+            kept[layer] = psi
+
+        last = engine.forward(plan, base, a[0], b[0], hook=keep)
+        out[nodes, 0, samples] = engine.expectations(plan, last, t)
+        for layer in range(n_layers):
+            for j0 in range(0, shifts_of[layer].size, jb):
+                js = shifts_of[layer][j0 : j0 + jb]
+                a, b, t = ws.views(js.size * nc, ns)
+                shape = (js.size, nc, ns, dim)
+                a0 = a[0].reshape(shape)
+                a0[...] = kept[layer]
+                gates = task_gates(layer, js, nodes)
+                last = engine.forward(plan, gates, a0, b[0].reshape(shape), start=layer)
+                e = engine.expectations(plan, last, t.reshape(shape))  # (J, cn, cb, O)
+                out[nodes, 1 + js, samples] = np.swapaxes(e, 0, 1)
+
+    tasks = [
+        (slice(n0, min(n0 + cn, n_nodes)), s) for n0 in range(0, n_nodes, cn) for s in sample_blocks
+    ]
+    sim._map(block, tasks, capacity=jb * cn * cb)
     return out

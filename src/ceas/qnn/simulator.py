@@ -177,6 +177,10 @@ class QNNSimulator:
         with self._lock:
             self._spare.append(ws)
 
+    def _workers(self) -> int:
+        """Worker threads a call may use."""
+        return self.threads or _available_cores()
+
     def _map(self, func: Callable, chunks: list, capacity: int | None = None) -> list:
         """``[func(ws, *chunk) for chunk in chunks]``, spread over worker threads, in order.
 
@@ -193,7 +197,7 @@ class QNNSimulator:
             finally:
                 self._release(ws)
 
-        workers = min(self.threads or _available_cores(), len(chunks))
+        workers = min(self._workers(), len(chunks))
         if workers <= 1:
             return [run(c) for c in chunks]
         if self._pool is None or self._pool._max_workers != workers:
