@@ -60,3 +60,20 @@ def test_shifted_expval_matches_single_thread_and_many_threads():
     one = shifted_expval(QNNSimulator(spec, threads=1), theta, x)
     three = shifted_expval(QNNSimulator(spec, threads=3, chunk_bytes=2048), theta, x)
     np.testing.assert_array_equal(one, three)
+
+
+def test_qfi_diagonal_of_identical_rows_is_computed_once_and_bit_identical():
+    spec = CircuitSpec(5, 3)
+    sim = QNNSimulator(spec)
+    rng = np.random.default_rng(11)
+    theta = rng.uniform(0, 6, spec.n_params)
+    other = rng.uniform(0, 6, spec.n_params)
+    probe = rng.uniform(0, 3, (16, 5))
+    same = sim.qfi_diagonal(
+        np.broadcast_to(theta, (6, spec.n_params)), np.broadcast_to(probe, (6, 16, 5))
+    )
+    mixed = sim.qfi_diagonal(np.stack([theta, other, theta]), np.broadcast_to(probe, (3, 16, 5)))
+    assert same.shape == (6, 16, spec.n_params)
+    for k in range(6):
+        np.testing.assert_array_equal(same[k], mixed[0])
+        np.testing.assert_array_equal(same[k], mixed[2])
