@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
-from scipy.spatial.distance import pdist, squareform
 
 from ceas.consensus._validate import check_array, check_int, check_real
 from ceas.errors import UnknownNameError, ValidationError
@@ -207,6 +206,11 @@ def _resolve_f(f: int | None, fraction: float, n: int) -> int:
 
 def _krum_scores(x: np.ndarray, n_neighbours: int) -> np.ndarray:
     """Krum score of each row: sum of squared distances to its ``n_neighbours`` nearest other rows, (n,)."""
+    from scipy.spatial.distance import (  # here: scipy.spatial costs 0.25 s to import
+        pdist,
+        squareform,
+    )
+
     d2 = squareform(
         pdist(x, "sqeuclidean")
     )  # exact per pair and symmetric, so ties are order independent

@@ -63,10 +63,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
 
+from ceas._lazy import lazy_import
 from ceas.consensus._validate import check_array, check_int, check_real
 from ceas.errors import ProtocolError, ValidationError
+
+stats = lazy_import("scipy.stats")
 
 __all__ = [
     "EVIDENCE_TESTS",

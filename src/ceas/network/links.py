@@ -23,13 +23,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
+from ceas._lazy import lazy_import
 from ceas.errors import ValidationError
 from ceas.network._validate import check_values, lookup
 from ceas.network.params import LinkParams, MemoryParams
 from ceas.network.werner import _cutoff_age
+
+nx = lazy_import("networkx")
 
 __all__ = [
     "SCHEMES",

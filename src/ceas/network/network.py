@@ -36,9 +36,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
+from ceas._lazy import lazy_import
 from ceas.errors import ProtocolError, UnknownNameError, ValidationError
 from ceas.network._validate import check_int, check_real, lookup
 from ceas.network.generation import OFF, first_success, sample_arrivals
@@ -63,6 +63,8 @@ from ceas.network.topology import build_topology, validate_topology
 from ceas.network.verification import VerificationResult, run_verification
 from ceas.network.werner import _bell_decay, _werner_bell_vector
 from ceas.rng import stream
+
+nx = lazy_import("networkx")
 
 __all__ = [
     "AdvanceReport",

@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Protocol
 from xml.etree.ElementTree import ParseError
 
-import networkx as nx
 import numpy as np
 
+from ceas._lazy import lazy_import
 from ceas.errors import ProtocolError, UnknownNameError, ValidationError
 from ceas.network._validate import lookup
 from ceas.network.params import MemoryParams, TopologyParams
+
+nx = lazy_import("networkx")
 
 __all__ = [
     "EDGE_ATTRIBUTES",

@@ -18,10 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from ceas._lazy import lazy_import
 from ceas.network._validate import lookup
 from ceas.network.werner import _basis_error_rates, _bell_correlations
+
+stats = lazy_import("scipy.stats")
 
 __all__ = ["VERIFICATION_TESTS", "VerificationResult", "clopper_pearson", "run_verification"]
 

@@ -218,10 +218,13 @@ def make_gates(
 ) -> Gates:
     """Gate data for parameters ``theta`` (cn, P) and, with re-uploading, inputs ``x`` (cn, cb, n).
 
-    ``inverse=False`` skips the operands only the backward pass uses (``bwd`` is then empty).
+    ``inverse=False`` skips the operands only the backward pass uses (``bwd`` is then empty). ``theta`` may
+    also hold the parameters of fewer layers (cn, L'·2n), e.g. one layer of shifted parameters: the gate
+    lists then have L' layers.
     """
     cn = theta.shape[0]
-    th = theta.reshape(cn, plan.n_layers, plan.n, 2)
+    n_layers = theta.shape[1] // (2 * plan.n)
+    th = theta.reshape(cn, n_layers, plan.n, 2)
     # contiguous copies: ufuncs keep their inputs' memory order, and strided angle arrays would make every
     # gate array below strided (several times slower to build and to use)
     ry = np.ascontiguousarray(th[..., 0])[:, None]  # (cn, 1, L, n)
@@ -240,12 +243,8 @@ def make_gates(
     u_dag = np.ascontiguousarray(np.conj(u).swapaxes(-1, -2))
     # realify(K)ᵀ = realify(K†)
     per_group.append((realify(kron_chain(u_dag)), realify(kron_chain(u)) if inverse else None))
-    fwd = [[f[:, :, layer] for f, _ in per_group] for layer in range(plan.n_layers)]
-    bwd = (
-        [[b[:, :, layer] for _, b in per_group] for layer in range(plan.n_layers)]
-        if inverse
-        else []
-    )
+    fwd = [[f[:, :, layer] for f, _ in per_group] for layer in range(n_layers)]
+    bwd = [[b[:, :, layer] for _, b in per_group] for layer in range(n_layers)] if inverse else []
     phases = None
     if plan.n_front:
         # diagonal of ⊗ RZ over the front qubits, spread over the complex group's amplitudes so that the
@@ -275,12 +274,13 @@ def _step(src: np.ndarray, dst: np.ndarray, mat: np.ndarray, width: int) -> None
     """Rotation step on float data: the leading ``width`` chunk of every row of ``src`` is multiplied by
     ``mat.T`` and written as the trailing chunk of ``dst`` (``dst_rows = src_chunkᵀ @ mat``).
 
-    ``src``/``dst``: (..., cn, cb, 2·dim) float views; ``mat``: (cn, 1|cb, width, width).
+    ``src``/``dst``: (..., cn, cb, 2·dim) float views; ``mat``: (..., cn, 1|cb, width, width), its leading axes
+    broadcasting against the state's (e.g. one gate set shared by all nodes of a parameter-shift block).
     """
     rest = src.shape[-1] // width
     if rest == 1 and mat.shape[-3] == 1:
         # single group: all samples of a node are rows of one product
-        np.matmul(src, mat[:, 0], out=dst)
+        np.matmul(src, mat[..., 0, :, :], out=dst)
         return
     lead = src.shape[:-1]
     np.matmul(
@@ -335,17 +335,26 @@ class Workspace:
 
 
 def forward(
-    plan: Plan, gates: Gates, a: np.ndarray, b: np.ndarray, *, full: bool = False, hook=None
+    plan: Plan,
+    gates: Gates,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    full: bool = False,
+    hook=None,
+    start: int = 0,
 ):
-    """Run all layers on the state in ``a`` (cn, cb, dim) complex, using ``b`` as the second buffer.
+    """Run the layers ``start`` … L-1 on the state in ``a`` (…, cn, cb, dim) complex, using ``b`` as the second
+    buffer (``a`` then holds the input state of layer ``start``).
 
     Returns the array (``a`` or ``b``) holding the last layer's state after its RY/RZ rotations and before
     its front phases and entangler (enough for every ⟨Z⟩ and for the backward pass), or, with ``full``,
-    the final state. ``hook(layer, psi)`` sees each layer's input state.
+    the final state. ``hook(layer, psi)`` sees each layer's input state. Gate arrays may carry extra leading
+    axes that broadcast against the state's (see :func:`_step`).
     """
     cur, nxt = a, b
     n_layers = plan.n_layers
-    for layer in range(n_layers):
+    for layer in range(start, n_layers):
         if hook is not None:
             hook(layer, cur)
         fcur, fnxt = cur.view(np.float64), nxt.view(np.float64)
@@ -358,7 +367,7 @@ def forward(
         if layer == n_layers - 1 and not full:
             break
         if gates.phases is not None:
-            np.multiply(cur, gates.phases[:, layer], out=cur)
+            np.multiply(cur, gates.phases[..., layer, :, :], out=cur)
         np.take(cur, plan.fwd_gather, axis=-1, out=nxt)
         cur, nxt = nxt, cur
     return cur

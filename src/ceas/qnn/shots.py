@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ceas.qnn._validate import generator, in_range, positive_int, real_array
-from ceas.qnn.qfi import shifted_thetas
+from ceas.qnn.shift import shifted_expval
 
 # Expectations computed in floating point can exceed ±1 by rounding; beyond this it is a caller error.
 _ROUNDING = 1e-9
@@ -68,13 +68,12 @@ def parameter_shift(sim, theta, x, *, shots=None, rng=None, noise=None):
     if shots is not None:
         shots = positive_int("shots", shots)
         generator("rng", rng)
-    n_nodes, n_samples = x.shape[:2]
+    n_nodes = x.shape[0]
     n_params = theta.shape[1]
     factor = sim._contraction(noise, n_nodes)
-    shifted = shifted_thetas(theta, np.pi / 2)  # (N, 2P+1, P)
-    e_all = sim._expval(
-        shifted.reshape(-1, n_params), np.repeat(x, 2 * n_params + 1, axis=0)
-    ).reshape(n_nodes, 2 * n_params + 1, n_samples, -1)
+    e_all = shifted_expval(
+        sim, theta, x, np.pi / 2
+    )  # (N, 2P+1, B, O), in the order of shifted_thetas
     e_all *= factor[:, None, None, None]
     if shots is not None:
         e_all = sample_expval(e_all, shots, rng)

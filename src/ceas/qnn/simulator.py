@@ -177,9 +177,18 @@ class QNNSimulator:
         with self._lock:
             self._spare.append(ws)
 
-    def _map(self, func: Callable, chunks: list) -> list:
-        """``[func(ws, nodes, samples) for chunks]``, spread over worker threads, in order."""
-        capacity = max((c[0].stop - c[0].start) * (c[1].stop - c[1].start) for c in chunks)
+    def _workers(self) -> int:
+        """Worker threads a call may use."""
+        return self.threads or _available_cores()
+
+    def _map(self, func: Callable, chunks: list, capacity: int | None = None) -> list:
+        """``[func(ws, *chunk) for chunk in chunks]``, spread over worker threads, in order.
+
+        A chunk is ``(nodes, samples)`` slices, or any tuple when ``capacity`` (the (node, sample) pairs a
+        workspace must hold) is given.
+        """
+        if capacity is None:
+            capacity = max((c[0].stop - c[0].start) * (c[1].stop - c[1].start) for c in chunks)
 
         def run(chunk):
             ws = self._acquire(capacity)
@@ -188,7 +197,7 @@ class QNNSimulator:
             finally:
                 self._release(ws)
 
-        workers = min(self.threads or _available_cores(), len(chunks))
+        workers = min(self._workers(), len(chunks))
         if workers <= 1:
             return [run(c) for c in chunks]
         if self._pool is None or self._pool._max_workers != workers:

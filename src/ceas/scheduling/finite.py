@@ -26,10 +26,12 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from ceas._lazy import lazy_import
 from ceas.errors import ProtocolError, ValidationError
 from ceas.scheduling.mdp import MDPAction, MDPSpec, MDPState, SchedulingMDP
+
+stats = lazy_import("scipy.stats")
 
 __all__ = ["FiniteMDP", "PolicyValue", "ValueIterationResult"]
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from ceas.errors import ValidationError
 from ceas.scheduling._physics import bbm92_bits, cutoff_age, fidelity_at_age, werner_from_fidelity
@@ -50,9 +49,12 @@ _MODEL_HAS_NO_DEADLINE = {
     "selection": "top",
 }
 """Policy settings that match this model: fresh pairs always arrive (late), mean key yields (see MDPSpec.params)."""
+from ceas._lazy import lazy_import
 from ceas.scheduling.reward import harmonic_mean_v2, utility_scale
 from ceas.scheduling.validate import validate_decision
 from ceas.scheduling.views import Decision, InventoryView, NodeView
+
+stats = lazy_import("scipy.stats")
 
 __all__ = ["MDPAction", "MDPSpec", "MDPState", "PostDecision", "RoundOutcome", "SchedulingMDP"]
 

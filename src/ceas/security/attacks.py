@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
-from scipy import stats
 
+from ceas._lazy import lazy_import
 from ceas.errors import UnknownNameError, ValidationError
 from ceas.security.mac import TAG_BYTES
 from ceas.security.messages import (
@@ -42,6 +42,8 @@ from ceas.security.messages import (
     decode_envelope,
 )
 from ceas.security.params import AttackParams
+
+stats = lazy_import("scipy.stats")
 
 __all__ = [
     "ALIE",

@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
+from ceas._lazy import lazy_import
 from ceas.errors import ValidationError
+
+stats = lazy_import("scipy.stats")
 
 __all__ = [
     "BASES",

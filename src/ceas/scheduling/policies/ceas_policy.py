@@ -39,8 +39,8 @@ until their pool holds the reserve (``background_key``). The reduced MDP has non
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from ceas._lazy import lazy_import
 from ceas.scheduling._physics import bbm92_bits, pairs_for_bits, werner_from_fidelity
 from ceas.scheduling.params import SchedulingParams
 from ceas.scheduling.policies._common import (
@@ -54,6 +54,8 @@ from ceas.scheduling.policies._common import (
 from ceas.scheduling.registry import register_policy
 from ceas.scheduling.reward import harmonic_mean_v2, utility_scale
 from ceas.scheduling.views import Decision, InventoryView, NodeView
+
+stats = lazy_import("scipy.stats")
 
 __all__ = ["CeasPolicy"]
 
