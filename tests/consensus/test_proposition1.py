@@ -19,7 +19,8 @@ import pytest
 
 from ceas.consensus.aggregators import Mean, WeightedMean
 from ceas.consensus.robust import FidelityWeightedAggregation
-from ceas.consensus.stamps import cap_weights, stamp_weight, visibility
+from ceas.consensus.stamps import cap_weights, stamp_weight
+from ceas.network.werner import werner_from_fidelity as visibility
 
 N_DRAWS = 20_000
 TOL = 0.05

@@ -16,9 +16,10 @@ from ceas.consensus.stamps import (
     stamp_weight,
     verify_stamp,
     verify_stamps,
-    visibility,
 )
 from ceas.errors import ValidationError
+from ceas.network import werner
+from ceas.network.werner import werner_from_fidelity as visibility
 
 
 def stamp(**kw):
@@ -31,6 +32,15 @@ def stamp(**kw):
 # -- closed forms -------------------------------------------------------------------------------------------------
 
 
+def test_the_stamp_formulas_are_the_network_layers_not_a_copy():
+    import ceas.consensus
+
+    assert ceas.consensus.stamp_weight is werner.stamp_weight
+    assert not hasattr(
+        ceas.consensus, "visibility"
+    )  # one name for v = (4F - 1)/3: werner_from_fidelity
+
+
 def test_visibility_closed_form_and_endpoints():
     assert visibility(1.0) == 1.0
     assert visibility(0.25) == 0.0
@@ -38,7 +48,7 @@ def test_visibility_closed_form_and_endpoints():
 
 
 def test_visibility_rejects_unphysical_fidelity():
-    with pytest.raises(ValidationError, match=r"fidelity must be <= 1, got maximum 1.3"):
+    with pytest.raises(ValidationError, match=r"fidelity must be in \[0.25, 1\], got 1.3"):
         visibility(1.3)
 
 
@@ -46,6 +56,19 @@ def test_stamp_weight_is_shots_times_qfi_times_visibility_squared():
     assert stamp_weight(512, 0.5, 0.8) == pytest.approx(512 * 0.5 * 0.64, rel=1e-15)
     phi = stamp_weight(np.array([64, 128]), np.array([1.0, 0.25]), np.array([0.5, 1.0]))
     np.testing.assert_allclose(phi, [16.0, 32.0], rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((0, 0.5, 0.8), r"shots must be in \[1, inf\), got 0"),
+        ((64, -0.1, 0.8), r"qfi must be in \[0, inf\), got -0.1"),
+        ((64, 0.5, 1.2), r"visibility must be in \[0, 1\], got 1.2"),
+    ],
+)
+def test_stamp_weight_rejects_impossible_parts(args, message):
+    with pytest.raises(ValidationError, match=message):
+        stamp_weight(*args)
 
 
 def _mixed_qfi(n_qubits: int, q: float, rng: np.random.Generator) -> tuple[float, float]:

@@ -102,7 +102,7 @@ def test_bell_diagonal_decay_equals_depolarising(lam, a, t):
 @settings(max_examples=60, deadline=None)
 @given(f0=st.floats(0.3, 1.0), f_min=st.floats(0.26, 0.99), t=coh)
 def test_cutoff_age_is_where_the_density_matrix_reaches_f_min(f0, f_min, t):
-    a = float(cutoff_age(f0, f_min, t))
+    a = float(cutoff_age(f0, t, f_min=f_min))
     if f0 <= f_min:
         assert a == 0.0
         return
@@ -112,9 +112,9 @@ def test_cutoff_age_is_where_the_density_matrix_reaches_f_min(f0, f_min, t):
 
 def test_cutoff_age_spec_default_value():
     # SPEC §4: F0 = 1 - theta = 0.95, F_min = 0.8: a_cut = T ln(0.7/0.55)
-    assert float(cutoff_age(0.95, 0.8, 1.0)) == pytest.approx(math.log(0.7 / 0.55), abs=1e-15)
-    assert float(cutoff_age(0.95, 0.25, 0.1)) == math.inf
-    assert float(cutoff_age(0.95, 0.8, math.inf)) == math.inf
+    assert float(cutoff_age(0.95, 1.0, f_min=0.8)) == pytest.approx(math.log(0.7 / 0.55), abs=1e-15)
+    assert float(cutoff_age(0.95, 0.1, f_min=0.25)) == math.inf
+    assert float(cutoff_age(0.95, math.inf, f_min=0.8)) == math.inf
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -351,7 +351,7 @@ def test_binary_entropy_values():
         (lambda: fidelity_at_age(1.3, 0.1, 1.0), r"f0 must be in \[0.25, 1\], got 1.3"),
         (lambda: fidelity_at_age(0.9, -0.1, 1.0), r"age_s must be in \[0, inf\), got -0.1"),
         (lambda: fidelity_at_age(0.9, 0.1, 0.0), r"t_coh_s must be in \(0, inf\), got 0"),
-        (lambda: cutoff_age(0.9, 0.2, 1.0), r"f_min must be in \[0.25, 1\], got 0.2"),
+        (lambda: cutoff_age(0.9, 1.0, f_min=0.2), r"f_min must be in \[0.25, 1\], got 0.2"),
         (lambda: werner_from_fidelity([0.9, 0.1]), r"fidelity must be in \[0.25, 1\], got 0.1"),
         (lambda: qber(float("nan")), "fidelity must be in"),
         (lambda: swap_werner(0.5, 1.2), r"werner\[1\] must be in \[0, 1\], got 1.2"),

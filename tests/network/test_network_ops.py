@@ -137,7 +137,7 @@ def test_purification_rewrites_the_kept_pair(method):
         assert after.fidelity[i] == pytest.approx(r.fidelity_out, abs=1e-14)
         t = n.table.t_coh_s[0]
         assert after.expiry_s[i] == pytest.approx(
-            n.now + float(cutoff_age(r.fidelity_out, 0.8, t)), abs=1e-12
+            n.now + float(cutoff_age(r.fidelity_out, t, f_min=0.8)), abs=1e-12
         )
         later = n.link_view(0, at_s=n.now + 0.01)
         assert later.fidelity[i] == pytest.approx(

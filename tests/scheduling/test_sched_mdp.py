@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from ceas.network.werner import fidelity_at_age, werner_from_fidelity
 from ceas.scheduling import FiniteMDP, MDPAction, MDPSpec, MDPState, SchedulingMDP, SchedulingParams
-from ceas.scheduling._physics import fidelity_at_age, werner_from_fidelity
 from ceas.scheduling.mdp import example_spec
 
 PARAMS = SchedulingParams(participants=2, waste_penalty=0.05, latency_penalty=0.2)

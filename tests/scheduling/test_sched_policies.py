@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from ceas.network.werner import cutoff_age, fidelity_at_age
 from ceas.scheduling import (
     InventoryView,
     NodeView,
@@ -15,7 +16,6 @@ from ceas.scheduling import (
     make_policy,
     validate_decision,
 )
-from ceas.scheduling._physics import cutoff_age, fidelity_at_age
 
 TAU = 1.0
 
@@ -46,7 +46,7 @@ def views(
         link_node=np.arange(n),
         f0=f0a,
         t_coh_s=t,
-        cutoff_s=cutoff_age(f0a, t),
+        cutoff_s=cutoff_age(f0a, t, f_min=0.8),
         rate_hz=np.full(n, rate, float),
         slots=np.full(n, 4),
         key_bits=np.full(n, 0.3) if key_bits is None else key_bits,
@@ -179,7 +179,7 @@ def _big_views(n: int, seed: int = 0):
     link = np.repeat(np.arange(n), per)
     f0 = rng.uniform(0.9, 0.97, n)
     t = np.exp(rng.uniform(np.log(0.05), np.log(1.0), n))
-    cut = cutoff_age(f0, t)
+    cut = cutoff_age(f0, t, f_min=0.8)
     age = rng.uniform(0, 1, link.size) * cut[link]
     inv = InventoryView(
         link_node=np.arange(n),

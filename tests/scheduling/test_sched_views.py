@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ceas.errors import ValidationError
+from ceas.network.werner import bbm92_key_fraction
 from ceas.scheduling import Decision, InventoryView, NodeView
-from ceas.scheduling._physics import bbm92_bits
 
 
 def inventory(**over):
@@ -44,8 +44,8 @@ def nodes(**over):
 
 def test_defaults_fill_key_yields_and_unbounded_pools():
     inv = inventory()
-    np.testing.assert_allclose(inv.pair_key_bits, bbm92_bits([0.93, 0.92, 0.85]))
-    np.testing.assert_allclose(inv.fresh_key_bits, bbm92_bits([0.95, 0.9]))
+    np.testing.assert_allclose(inv.pair_key_bits, bbm92_key_fraction([0.93, 0.92, 0.85]))
+    np.testing.assert_allclose(inv.fresh_key_bits, bbm92_key_fraction([0.95, 0.9]))
     assert np.isinf(inv.key_capacity_bits).all()
     assert inv.n_links == 2 and inv.n_pairs == 3
 

@@ -26,7 +26,6 @@ from ceas.consensus.stamps import (
     stamp_weight,
     verify_stamp,
     verify_stamps,
-    visibility,
 )
 from ceas.consensus.trust import TrustScores, TrustTracker
 
@@ -54,5 +53,4 @@ __all__ = [
     "stamp_weight",
     "verify_stamp",
     "verify_stamps",
-    "visibility",
 ]

@@ -7,7 +7,8 @@ With each update node k sends a stamp
 (the MAC tag is added by :mod:`ceas.security`), where :math:`\\varphi_k = S_k \\hat F_{Q,k} v_k^2` is the predicted
 **inverse variance** of the gradient as delivered (SPEC §3): :math:`S_k` shots per expectation, :math:`\\hat F_{Q,k}`
 the node's mean diagonal quantum Fisher information (dimensionless, per parameter) and :math:`v_k = (4\\bar F_k - 1)/3`
-the Werner visibility of the payload pairs at use time.
+the Werner visibility of the payload pairs at use time. Both formulas have one home,
+:func:`ceas.network.werner.stamp_weight` and :func:`ceas.network.werner.werner_from_fidelity`; this module imports them.
 
 A stamp is a claim; the broker never uses it unchecked (SPEC §6, defences 2 and 3):
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from ceas.consensus._validate import check_array, check_int, check_real
 from ceas.errors import ValidationError
+from ceas.network.werner import stamp_weight, werner_from_fidelity
 
 __all__ = [
     "FidelityStamp",
@@ -44,7 +46,6 @@ __all__ = [
     "tighten_claims",
     "verify_stamp",
     "verify_stamps",
-    "visibility",
 ]
 
 #: Largest diagonal QFI of one RY/RZ parameter on a pure state: the generator is a Pauli/2, so
@@ -53,60 +54,6 @@ PURE_QFI_MAX = 1.0
 
 _HEADER = struct.Struct(">IQdddQB")  # node, round, phi, qfi, fidelity, shots, nonce length
 _MAX_NONCE = 64
-
-
-def visibility(fidelity: float | np.ndarray) -> float | np.ndarray:
-    """Werner visibility :math:`v = (4F - 1)/3` of a pair of fidelity ``F``.
-
-    Parameters
-    ----------
-    fidelity : float or ndarray
-        Pair fidelity, in [0.25, 1].
-
-    Returns
-    -------
-    float or ndarray
-        Visibility in [0, 1], same shape as ``fidelity``.
-
-    Examples
-    --------
-    >>> round(visibility(0.85), 12)
-    0.8
-    """
-    f = check_array("fidelity", fidelity, ndim=np.ndim(fidelity), low=0.25, high=1.0)
-    v = (4.0 * f - 1.0) / 3.0
-    return float(v) if v.ndim == 0 else v
-
-
-def stamp_weight(
-    shots: int | np.ndarray, qfi: float | np.ndarray, visibility: float | np.ndarray
-) -> float | np.ndarray:
-    """Predicted inverse gradient variance :math:`\\varphi = S \\cdot \\hat F_Q \\cdot v^2` (Definition 1).
-
-    Parameters
-    ----------
-    shots : int or ndarray
-        Shots per expectation S (>= 1).
-    qfi : float or ndarray
-        Mean diagonal quantum Fisher information :math:`\\hat F_Q` (>= 0, dimensionless).
-    visibility : float or ndarray
-        Werner visibility v of the payload channel at use time, in [0, 1].
-
-    Returns
-    -------
-    float or ndarray
-        φ in units of 1/(gradient variance), broadcast shape of the inputs.
-
-    Examples
-    --------
-    >>> round(stamp_weight(512, 0.5, 0.8), 9)
-    163.84
-    """
-    s = check_array("shots", shots, ndim=np.ndim(shots), low=1.0)
-    q = check_array("qfi", qfi, ndim=np.ndim(qfi), low=0.0)
-    v = check_array("visibility", visibility, ndim=np.ndim(visibility), low=0.0, high=1.0)
-    phi = s * q * v**2
-    return float(phi) if phi.ndim == 0 else phi
 
 
 def qfi_noise_bound(
@@ -400,7 +347,7 @@ def verify_stamps(
         )
         shots_high = claim_shots > assigned
         shots = np.minimum(claim_shots, assigned)
-    recomputed = shots * qfi * ((4.0 * fidelity - 1.0) / 3.0) ** 2
+    recomputed = stamp_weight(shots, qfi, werner_from_fidelity(fidelity))
     phi_high = claim_phi > recomputed * (1.0 + phi_rtol)
     # A node may understate its own confidence (it only lowers its weight); it can never overstate it.
     phi = np.minimum(claim_phi, recomputed)

@@ -17,14 +17,15 @@ Units everywhere: seconds, km, fidelities in [1/4, 1]. Modules, one job each:
 ``params``          pydantic section of the run config (topology, link physics presets, memory)
 ``topology``        star / grid / Waxman / random geometric / GraphML builders, validation, reliable paths
 ``links``           per-link physics: transmissivity, success probability, attempt period, F0, coherence
-``werner``          closed forms: Werner decay, cutoff age, Bell vectors, QBER, CHSH, key fraction
+``werner``          the one home of the pair physics: fidelity <-> Werner, decay, cutoff age, Bell vectors,
+                    QBER, CHSH, key fraction, stamp weight (other layers import it, none restates it)
 ``generation``      geometric waiting times on every link's attempt grid, vectorised
 ``memory``          closed-form expiry and eviction over a window (policies ``oldest``, ``lowest_fidelity``)
 ``inventory``       the ledger of live pairs, lazy fidelity, consumption by purpose, counters
 ``swapping``        entanglement swapping (w product)
 ``purification``    BBPSSW and DEJMPS
 ``teleportation``   the depolarising / Pauli channel of a pair
-``qkd``, ``keys``   BBM92 distillation and per-link key pools
+``qkd``, ``keys``   BBM92 distillation, key budgets (``pairs_for_bits``) and per-link key pools
 ``verification``    QBER and CHSH tests with Clopper-Pearson bounds
 ``network``         :class:`QuantumNetwork`, the clock API
 ``simulate``        the engine of ``ceas network simulate``
@@ -59,7 +60,7 @@ from ceas.network.params import (
     TopologyParams,
 )
 from ceas.network.purification import PURIFICATION_PROTOCOLS, bbpssw, dejmps
-from ceas.network.qkd import KeyYield, bbm92
+from ceas.network.qkd import KeyYield, bbm92, pairs_for_bits
 from ceas.network.swapping import swap_bell, swap_fidelity, swap_werner
 from ceas.network.teleportation import teleport_bloch, teleport_pauli, teleport_qubit
 from ceas.network.topology import (
@@ -71,17 +72,31 @@ from ceas.network.topology import (
 )
 from ceas.network.verification import VerificationResult, run_verification
 from ceas.network.werner import (
+    BELL_STATES,
+    basis_error_rates,
     bbm92_key_fraction,
+    bell_correlations,
+    bell_decay,
+    bell_from_correlations,
+    binary_entropy,
+    chsh_max,
     chsh_value,
     cutoff_age,
     fidelity_at_age,
+    fidelity_from_chsh,
+    fidelity_from_qber,
+    fidelity_from_werner,
     qber,
+    qber_from_werner,
     secret_fraction,
+    stamp_weight,
     werner_at_age,
+    werner_bell_vector,
     werner_from_fidelity,
 )
 
 __all__ = [
+    "BELL_STATES",
     "EVICTION_POLICIES",
     "LINK_PRESETS",
     "PURIFICATION_PROTOCOLS",
@@ -108,21 +123,33 @@ __all__ = [
     "TopologyParams",
     "VerificationResult",
     "annotate_links",
+    "basis_error_rates",
     "bbm92",
     "bbm92_key_fraction",
     "bbpssw",
+    "bell_correlations",
+    "bell_decay",
+    "bell_from_correlations",
+    "binary_entropy",
     "build_topology",
+    "chsh_max",
     "chsh_value",
     "cutoff_age",
     "dejmps",
     "fidelity_at_age",
+    "fidelity_from_chsh",
+    "fidelity_from_qber",
+    "fidelity_from_werner",
     "get_eviction_policy",
     "link_table",
     "most_reliable_path",
+    "pairs_for_bits",
     "qber",
+    "qber_from_werner",
     "read_graphml",
     "run_verification",
     "secret_fraction",
+    "stamp_weight",
     "swap_bell",
     "swap_fidelity",
     "swap_werner",
@@ -131,5 +158,6 @@ __all__ = [
     "teleport_qubit",
     "validate_topology",
     "werner_at_age",
+    "werner_bell_vector",
     "werner_from_fidelity",
 ]

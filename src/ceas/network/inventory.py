@@ -25,7 +25,12 @@ from types import MappingProxyType
 import numpy as np
 
 from ceas.network.memory import MemoryOutcome, MemoryWindow
-from ceas.network.werner import _cutoff_age
+from ceas.network.werner import (
+    _bell_decay,
+    _cutoff_age,
+    _fidelity_at_age,
+    _werner_from_fidelity,
+)
 
 __all__ = [
     "PURPOSES",
@@ -83,7 +88,7 @@ class Delivery:
     @property
     def werner(self) -> np.ndarray:
         """Werner parameter (visibility) w = (4F - 1)/3 at use, shape (n,)."""
-        return (4.0 * self.bell[:, 0] - 1.0) / 3.0
+        return _werner_from_fidelity(self.bell[:, 0])
 
     def counts(self, n_links: int) -> np.ndarray:
         """Pairs delivered per link, shape (n_links,)."""
@@ -244,19 +249,14 @@ class EntanglementInventory:
     # lazy state at a time
     # ------------------------------------------------------------------------------------------------------------
 
-    def _decay(self, at_s: float) -> np.ndarray:
-        with np.errstate(invalid="ignore", over="ignore"):
-            return np.exp(-(at_s - self.ref_s) / self.t_coh_s[:, None])
-
     def fidelity_at(self, at_s: float) -> np.ndarray:
         """Fidelity of every slot at ``at_s`` (NaN where empty), shape (n_links, slots)."""
-        f = 0.25 + (self.bell[..., 0] - 0.25) * self._decay(at_s)
+        f = _fidelity_at_age(self.bell[..., 0], at_s - self.ref_s, self.t_coh_s[:, None])
         return np.where(self.occupied, f, np.nan)
 
     def bell_at(self, at_s: float) -> np.ndarray:
         """Bell-diagonal vector of every slot at ``at_s``, shape (n_links, slots, 4)."""
-        k = self._decay(at_s)[..., None]
-        return k * self.bell + (1.0 - k) * 0.25
+        return _bell_decay(self.bell, at_s - self.ref_s, self.t_coh_s[:, None])
 
     def view(self, at_s: float) -> InventoryView:
         """All links at once (see :class:`InventoryView`)."""
@@ -269,7 +269,7 @@ class EntanglementInventory:
             pair_id=np.where(occ, self.pair_id, -1),
             age_s=at_s - self.created_s + nan,
             fidelity=f,
-            werner=(4.0 * f - 1.0) / 3.0,
+            werner=_werner_from_fidelity(f),
             time_to_expiry_s=self.expiry_s - at_s + nan,
             cutoff_age_s=self.expiry_s - self.created_s + nan,
         )
@@ -290,7 +290,7 @@ class EntanglementInventory:
             age_s=at_s - created,
             bell=bell,
             fidelity=bell[:, 0],
-            werner=(4.0 * bell[:, 0] - 1.0) / 3.0,
+            werner=_werner_from_fidelity(bell[:, 0]),
             expiry_s=expiry.copy(),
             time_to_expiry_s=expiry - at_s,
             cutoff_age_s=expiry - created,
@@ -371,7 +371,7 @@ class EntanglementInventory:
         """
         self.bell[link, slot] = bell
         self.ref_s[link, slot] = at_s
-        cutoff = _cutoff_age(bell[0], self.f_min, self.t_coh_s[link])
+        cutoff = _cutoff_age(bell[0], self.t_coh_s[link], self.f_min)
         self.expiry_s[link, slot] = at_s + cutoff
         if not cutoff > 0:
             self.expired[link] += 1

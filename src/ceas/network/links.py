@@ -29,7 +29,7 @@ from ceas._lazy import lazy_import
 from ceas.errors import ValidationError
 from ceas.network._validate import check_values, lookup
 from ceas.network.params import LinkParams, MemoryParams
-from ceas.network.werner import _cutoff_age
+from ceas.network.werner import _cutoff_age, _werner_at_age, _werner_from_fidelity
 
 nx = lazy_import("networkx")
 
@@ -172,7 +172,7 @@ def link_table(G: nx.Graph, link: LinkParams, memory: MemoryParams) -> LinkTable
         attempt_s=attempt_period_s(length, c_km_per_s=link.c_km_per_s),
         f0=f0_arr,
         t_coh_s=t_coh,
-        cutoff_s=_cutoff_age(f0_arr, memory.f_min, t_coh),
+        cutoff_s=_cutoff_age(f0_arr, t_coh, memory.f_min),
     )
 
 
@@ -186,9 +186,9 @@ def annotate_links(G: nx.Graph, link: LinkParams, memory: MemoryParams) -> nx.Gr
     """
     table = link_table(G, link, memory)
     H = G.copy()
-    w0 = (4.0 * table.f0 - 1.0) / 3.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        reliability = w0 * np.exp(-(table.attempt_s / table.p_success) / table.t_coh_s)
+    reliability = _werner_at_age(
+        _werner_from_fidelity(table.f0), table.attempt_s / table.p_success, table.t_coh_s
+    )
     for k, e in enumerate(table.edges):
         H.edges[e].update(
             p_success=float(table.p_success[k]),

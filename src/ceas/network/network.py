@@ -61,7 +61,7 @@ from ceas.network.swapping import _swap_bell
 from ceas.network.teleportation import teleport_pauli
 from ceas.network.topology import build_topology, validate_topology
 from ceas.network.verification import VerificationResult, run_verification
-from ceas.network.werner import _bell_decay, _werner_bell_vector
+from ceas.network.werner import _bell_decay, _werner_bell_vector, _werner_from_fidelity
 from ceas.rng import stream
 
 nx = lazy_import("networkx")
@@ -162,7 +162,7 @@ class EndToEndPair:
 
     def werner_at(self, t_s: float) -> float:
         """Werner parameter at time ``t_s`` >= ``created_s``."""
-        return (4.0 * self.fidelity_at(t_s) - 1.0) / 3.0
+        return float(_werner_from_fidelity(self.fidelity_at(t_s)))
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,21 @@ import numpy as np
 
 from ceas._lazy import lazy_import
 from ceas.network._validate import lookup
-from ceas.network.werner import _basis_error_rates, _bell_correlations
+from ceas.network.werner import (
+    _basis_error_rates,
+    _bell_correlations,
+    _chsh_from_werner,
+    _fidelity_from_chsh,
+    _fidelity_from_qber,
+    _qber,
+    _werner_from_fidelity,
+)
 
 stats = lazy_import("scipy.stats")
 
 __all__ = ["VERIFICATION_TESTS", "VerificationResult", "clopper_pearson", "run_verification"]
 
 VERIFICATION_TESTS = ("qber", "chsh")
-_SQRT2 = np.sqrt(2.0)
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,9 @@ def run_verification(
         errors = int((rng.random(k) < e).sum())
         e_hat = errors / k
         e_lo, e_hi = clopper_pearson(errors, k, confidence)
-        f_hat = 1.0 - 1.5 * e_hat
-        result = (f_hat, 1.0 - 1.5 * e_hi, 1.0 - 1.5 * e_lo)
-        w_hat = (4.0 * _clip(f_hat) - 1.0) / 3.0
+        f_hat = float(_fidelity_from_qber(e_hat))
+        result = (f_hat, float(_fidelity_from_qber(e_hi)), float(_fidelity_from_qber(e_lo)))
+        w_hat = _werner_from_fidelity(_clip(f_hat))
         return VerificationResult(
             method,
             k,
@@ -113,7 +120,7 @@ def run_verification(
             _clip(result[2]),
             confidence,
             float(e_hat),
-            float(2.0 * _SQRT2 * w_hat),
+            float(_chsh_from_werner(w_hat)),
         )
     a = rng.integers(0, 2, size=k)
     b = rng.integers(0, 2, size=k)
@@ -128,7 +135,7 @@ def run_verification(
     p_lo, p_hi = clopper_pearson(hits, k, confidence)
 
     def fid(s: float) -> float:
-        return 0.25 + 0.75 * s / (2.0 * _SQRT2)
+        return float(_fidelity_from_chsh(s))
 
     f_hat = fid(s_hat)
     return VerificationResult(
@@ -138,6 +145,6 @@ def run_verification(
         _clip(fid(4.0 * (2.0 * p_lo - 1.0))),
         _clip(fid(4.0 * (2.0 * p_hi - 1.0))),
         confidence,
-        2.0 * (1.0 - _clip(f_hat)) / 3.0,
+        float(_qber(_clip(f_hat))),
         float(s_hat),
     )

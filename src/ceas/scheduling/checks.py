@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ceas.errors import ValidationError
-from ceas.scheduling._physics import bbm92_bits, cutoff_age, fidelity_at_age
+from ceas.network.werner import bbm92_key_fraction, cutoff_age, fidelity_at_age
 from ceas.scheduling.validate import validate_decision
 from ceas.scheduling.views import Decision, InventoryView, NodeView
 
@@ -32,7 +32,7 @@ def _inventory(
     n_links = link_node.shape[0]
     f0 = rng.uniform(0.9, 0.97, n_links)
     t_coh = np.exp(rng.uniform(np.log(0.05), np.log(1.0), n_links))
-    cut = cutoff_age(f0, t_coh)
+    cut = cutoff_age(f0, t_coh, f_min=0.8)
     link = np.repeat(np.arange(n_links), pairs_per_link)
     age = rng.uniform(0.0, 1.0, link.shape[0]) * cut[link]
     if stale and link.shape[0]:
@@ -55,7 +55,7 @@ def _inventory(
         pair_age_s=age,
         pair_fidelity=fid,
         key_capacity_bits=np.full(n_links, 1e6),
-        pair_key_bits=bbm92_bits(fid),
+        pair_key_bits=bbm92_key_fraction(fid),
     )
 
 

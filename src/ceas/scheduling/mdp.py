@@ -39,7 +39,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ceas.errors import ValidationError
-from ceas.scheduling._physics import bbm92_bits, cutoff_age, fidelity_at_age, werner_from_fidelity
+from ceas.network.werner import (
+    bbm92_key_fraction,
+    cutoff_age,
+    fidelity_at_age,
+    werner_from_fidelity,
+)
 from ceas.scheduling.params import SchedulingParams
 
 _MODEL_HAS_NO_DEADLINE = {
@@ -170,7 +175,7 @@ class MDPSpec:
             raise ValidationError(f"key_step_bits must be > 0, got {self.key_step_bits!r}")
 
         tau = self.params.round_s
-        cut = cutoff_age(self.f0, self.t_coh_s, self.f_min)
+        cut = cutoff_age(self.f0, self.t_coh_s, f_min=self.f_min)
         natural = np.floor(cut / tau + 1e-12).astype(np.int64) + 1
         bins = np.minimum(natural, self.params.age_bins)
         width = int(bins.max())
@@ -178,10 +183,12 @@ class MDPSpec:
         fid = fidelity_at_age(self.f0[:, None], ages[None, :], self.t_coh_s[:, None])
         valid = np.arange(width)[None, :] < bins[:, None]
         v2 = np.where(valid, werner_from_fidelity(fid) ** 2, 1.0)
-        steps = np.where(valid, np.floor(bbm92_bits(fid) / self.key_step_bits + 1e-9), 0).astype(
+        steps = np.where(
+            valid, np.floor(bbm92_key_fraction(fid) / self.key_step_bits + 1e-9), 0
+        ).astype(np.int64)
+        fresh_steps = np.floor(bbm92_key_fraction(self.f0) / self.key_step_bits + 1e-9).astype(
             np.int64
         )
-        fresh_steps = np.floor(bbm92_bits(self.f0) / self.key_step_bits + 1e-9).astype(np.int64)
         max_key_requests = np.where(
             fresh_steps > 0, -(-self.key_levels // np.maximum(fresh_steps, 1)), 0
         ).astype(np.int64)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from ceas.errors import ValidationError
-from ceas.scheduling._physics import bbm92_bits
+from ceas.network.werner import bbm92_key_fraction
 
 __all__ = ["PURPOSES", "Decision", "InventoryView", "NodeView"]
 
@@ -81,7 +81,7 @@ class InventoryView:
     key_capacity_bits : (L,) float, optional
         Largest key-pool level in bits; bits produced beyond it are lost. Default: unbounded.
     pair_key_bits : (P,) float, optional
-        Key bits each pair would yield if measured now. Default: BBM92 :func:`~ceas.scheduling._physics.bbm92_bits`.
+        Key bits each pair would yield if measured now. Default: BBM92 :func:`~ceas.network.werner.bbm92_key_fraction`.
     fresh_key_bits : (L,) float, optional
         Key bits a fresh pair yields. Default: BBM92 at ``f0``.
     time_s : float
@@ -133,22 +133,27 @@ class InventoryView:
         cap = np.full(n_links, np.inf) if self.key_capacity_bits is None else self.key_capacity_bits
         set_(self, "key_capacity_bits", _frozen(cap, float, "key_capacity_bits", 1))
         _check_len("key_capacity_bits", self.key_capacity_bits, n_links, "link")
-        pkb = bbm92_bits(self.pair_fidelity) if self.pair_key_bits is None else self.pair_key_bits
+        # fidelities are checked before the default key yields are computed from them
+        _check_range("f0", self.f0, 0.25, 1.0, "[0.25, 1]")
+        _check_range("pair_fidelity", self.pair_fidelity, 0.25, 1.0, "[0.25, 1]")
+        pkb = (
+            bbm92_key_fraction(self.pair_fidelity)
+            if self.pair_key_bits is None
+            else self.pair_key_bits
+        )
         set_(self, "pair_key_bits", _frozen(pkb, float, "pair_key_bits", 1))
         _check_len("pair_key_bits", self.pair_key_bits, n_pairs, "pair")
-        fkb = bbm92_bits(self.f0) if self.fresh_key_bits is None else self.fresh_key_bits
+        fkb = bbm92_key_fraction(self.f0) if self.fresh_key_bits is None else self.fresh_key_bits
         set_(self, "fresh_key_bits", _frozen(fkb, float, "fresh_key_bits", 1))
         _check_len("fresh_key_bits", self.fresh_key_bits, n_links, "link")
         set_(self, "time_s", float(self.time_s))
 
         _check_range("link_node", self.link_node, 0, np.inf, "[0, inf)")
-        _check_range("f0", self.f0, 0.25, 1.0, "[0.25, 1]")
         _check_range("t_coh_s", self.t_coh_s, np.nextafter(0.0, 1.0), np.inf, "(0, inf)")
         for name in ("cutoff_s", "rate_hz", "slots", "key_bits", "pair_age_s", "pair_key_bits"):
             _check_range(name, getattr(self, name), 0.0, np.inf, "[0, inf)")
         _check_range("fresh_key_bits", self.fresh_key_bits, 0.0, np.inf, "[0, inf)")
         _check_range("key_capacity_bits", self.key_capacity_bits, 0.0, np.inf, "[0, inf]")
-        _check_range("pair_fidelity", self.pair_fidelity, 0.25, 1.0, "[0.25, 1]")
         _check_range("pair_link", self.pair_link, 0, n_links - 1, f"[0, {n_links - 1}]")
         if n_pairs and np.unique(pid).shape[0] != n_pairs:
             sorted_ids = np.sort(pid)

@@ -31,6 +31,7 @@ import numpy as np
 
 from ceas._lazy import lazy_import
 from ceas.errors import ValidationError
+from ceas.network.werner import fidelity_from_qber, qber_from_werner
 
 stats = lazy_import("scipy.stats")
 
@@ -74,14 +75,17 @@ def _check_pairs(k: object) -> np.ndarray:
 
 
 def error_probability(w: float | np.ndarray) -> np.ndarray:
-    """Per-pair error probability :math:`e = (1 - w)/2` of a Werner pair with parameter ``w`` in [0, 1]."""
-    return (1.0 - _as_array("werner parameter w", w, 0.0, 1.0)) / 2.0
+    """Per-pair error probability :math:`e = (1 - w)/2` of a Werner pair with parameter ``w`` in [0, 1].
+
+    The formula's home is :func:`ceas.network.werner.qber_from_werner`.
+    """
+    return qber_from_werner(_as_array("werner parameter w", w, 0.0, 1.0))
 
 
 def fidelity_from_errors(error_rate: float | np.ndarray) -> np.ndarray:
     """Fidelity :math:`F = 1 - 3e/2` implied by error rate ``e`` in [0, 1/2] (clipped to [1/4, 1])."""
     e = _as_array("error rate", error_rate, 0.0, 1.0)
-    return np.clip(1.0 - 1.5 * e, 0.25, 1.0)
+    return np.clip(fidelity_from_qber(e), 0.25, 1.0)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ceas.network.werner import werner_from_fidelity
 from ceas.scheduling._index import group_rank, primary_link
-from ceas.scheduling._physics import werner_from_fidelity
 from ceas.scheduling.views import Decision, InventoryView, NodeView
 
 

@@ -32,7 +32,7 @@ of tags; beyond that reserve, key is worth nothing extra.
 In the broker a round has a deadline (``round_deadline``): a reply counts only if its fresh key and payload pairs
 herald within τ, so a node's utility is weighted by that probability (Poisson with mean rate·τ) and a payload cut
 short is waste. A tag's fresh key batch is sized to pay the tag with probability ``key_confidence``
-(:func:`~ceas.scheduling._physics.pairs_for_bits`), and the links of nodes not taking part distil key as pairs herald
+(:func:`~ceas.network.qkd.pairs_for_bits`), and the links of nodes not taking part distil key as pairs herald
 until their pool holds the reserve (``background_key``). The reduced MDP has none of these risks and switches them off.
 """
 
@@ -41,7 +41,13 @@ from __future__ import annotations
 import numpy as np
 
 from ceas._lazy import lazy_import
-from ceas.scheduling._physics import bbm92_bits, pairs_for_bits, werner_from_fidelity
+from ceas.network.qkd import pairs_for_bits
+from ceas.network.werner import (
+    bbm92_key_fraction,
+    fidelity_at_age,
+    fidelity_from_werner,
+    werner_from_fidelity,
+)
 from ceas.scheduling.params import SchedulingParams
 from ceas.scheduling.policies._common import (
     build_decision,
@@ -186,11 +192,10 @@ class CeasPolicy:
         )
         kappa = np.where(needed, kappa_node[groups], 0.0)
         conv_now = np.where((y > 0) & room, kappa * y, -lam_w)
-        decay = np.exp(-tau / inventory.t_coh_s[link])
-        f_next = 0.25 + (inventory.pair_fidelity - 0.25) * decay
+        f_next = fidelity_at_age(inventory.pair_fidelity, tau, inventory.t_coh_s[link])
         v2_next = werner_from_fidelity(f_next) ** 2
-        raw = bbm92_bits(inventory.pair_fidelity)
-        y_next = _safe_div(y * bbm92_bits(f_next), raw)
+        raw = bbm92_key_fraction(inventory.pair_fidelity)
+        y_next = _safe_div(y * bbm92_key_fraction(f_next), raw)
         # a pair's payload value is its saving over a fresh on-demand pair: fidelity lost vs latency avoided
         fresh_value = u * _safe_div(fr.v0sq, d_pay) - c_fresh
         surplus_next = u[groups] * _safe_div(v2_next, d_pay[groups]) - fresh_value[groups]
@@ -229,7 +234,7 @@ class CeasPolicy:
             deficit,
         )
         got = np.bincount(groups[key_stock], weights=y[key_stock], minlength=n)[:n]
-        f_fresh = (3.0 * np.sqrt(fr.v0sq) + 1.0) / 4.0
+        f_fresh = fidelity_from_werner(np.sqrt(fr.v0sq))
         fresh_key = pairs_for_bits(np.maximum(deficit - got, 0.0), f_fresh, p.key_confidence)
         key_ok = (deficit - got <= 1e-12) | (fr.fresh_bits > 0)
         fresh_total = fresh_pay + fresh_ver + fresh_key
