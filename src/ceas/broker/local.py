@@ -20,7 +20,7 @@ import numpy as np
 from ceas.broker.configure import RoundPlan
 from ceas.broker.setup import BrokerContext, BrokerState
 from ceas.consensus.stamps import FidelityStamp
-from ceas.network.werner import fidelity_from_werner
+from ceas.network.werner import fidelity_from_werner, stamp_weight, werner_from_fidelity
 from ceas.security.attacks import StampClaims
 
 
@@ -88,7 +88,7 @@ def local_updates(
         FidelityStamp(
             node=int(k),
             round=t,
-            phi=float(shots * claim_qfi[i] * ((4 * claim_fid[i] - 1) / 3) ** 2),
+            phi=float(stamp_weight(shots, claim_qfi[i], werner_from_fidelity(claim_fid[i]))),
             qfi=float(claim_qfi[i]),
             fidelity=float(claim_fid[i]),
             shots=int(shots),

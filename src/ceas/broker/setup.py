@@ -20,6 +20,7 @@ from ceas.consensus.params import aggregation_from_params, trust_from_params
 from ceas.consensus.stamps import qfi_noise_bound
 from ceas.errors import ConfigError
 from ceas.network import QuantumNetwork
+from ceas.network.werner import stamp_weight, werner_from_fidelity
 from ceas.rng import stream
 from ceas.scheduling.registry import make_policy
 from ceas.security.attacks import choose_byzantine, make_adversary
@@ -146,14 +147,14 @@ def initial_state(ctx: BrokerContext) -> BrokerState:
         for k in range(n)
     }
     f0 = net.table.f0[:n]
-    v0 = (4.0 * f0 - 1.0) / 3.0
+    v0 = werner_from_fidelity(f0)
     shots = cfg.training.shots or 1
     return BrokerState(
         network=net,
         macs=macs,
         verifier=Verifier(macs),
         trust=trust_from_params(cfg.consensus).reset(n),
-        phi=shots * ctx.qfi_max * v0**2,
+        phi=stamp_weight(shots, ctx.qfi_max, v0),
         phi_visibility=v0.copy(),
         fid_estimate=f0.copy(),
         fid_upper=np.ones(n),
