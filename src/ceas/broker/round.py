@@ -94,7 +94,7 @@ class BrokerTrainer(DataLevelTrainer):
         seed = cfg.run.seed
         n = cfg.training.nodes
         self.policy = make_policy(cfg.scheduling.policy, cfg.scheduling)
-        self.aggregation = aggregation_from_params(cfg.consensus)
+        self.aggregation = aggregation_from_params(cfg.consensus, cfg.security.byzantine_fraction)
         self.byzantine = choose_byzantine(
             n, cfg.security.byzantine_fraction, stream(seed, "byzantine")
         )
@@ -140,7 +140,7 @@ class BrokerTrainer(DataLevelTrainer):
         self.state = BrokerState(
             network=net,
             macs=macs,
-            verifier=Verifier(macs),
+            verifier=Verifier(macs, max_stamp_bytes=cfg.security.max_stamp_bytes),
             trust=trust,
             phi=shots * self.qfi_max * v0**2,
             phi_visibility=v0.copy(),
@@ -320,7 +320,12 @@ class BrokerTrainer(DataLevelTrainer):
                 errors.append(int(np.sum(rec.errors)))
                 sizes.append(int(wv.size))
         if tested:  # one vectorised interval computation for every tested link
-            est = estimate_fidelity(np.array(errors), np.array(sizes))
+            est = estimate_fidelity(
+                np.array(errors),
+                np.array(sizes),
+                confidence=cfg.security.verification_confidence,
+                bound=cfg.security.verification_bound,
+            )
             st.fid_estimate[tested] = est.estimate
             st.fid_upper[tested] = est.upper
 

@@ -68,7 +68,7 @@ class DataLevelTrainer:
         )
         self.readout_error = np.full(cfg.training.nodes, cfg.noise.readout_error)
         self.y_train = self.data.y_train
-        self.aggregate = aggregator_from_params(cfg.consensus)
+        self.aggregate = aggregator_from_params(cfg.consensus, cfg.security.byzantine_fraction)
 
     # -- state -----------------------------------------------------------------------------------------------
     def initial_parameters(self) -> np.ndarray:
