@@ -232,3 +232,85 @@ def test_unwritable_output_folder_is_one_line(tmp_path, capsys):
     assert code == 2
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "cannot access" in err
+
+
+IGNORED_BY_MODE = [
+    # (preset, overrides, expected start of the one error line)
+    ("paper", ["broker.enabled=false"], "security.byzantine_fraction: 0.2 is not allowed with broker.enabled = false"),
+    ("quick", ["network.memory.slots=3"], "network.memory.slots: 3 is not allowed with broker.enabled = false"),
+    ("quick", ["scheduling.policy=random"], "scheduling.policy: 'random' is not allowed with broker.enabled = false"),
+    ("quick", ["model.qfi_refresh_every=2"], "model.qfi_refresh_every: 2 is not allowed with broker.enabled = false"),
+    ("paper", ["broker.payload=classical", "scheduling.payload_copies=2"],
+     "scheduling.payload_copies: 2 is not allowed with broker.payload = 'classical'"),
+    ("paper", ["security.byzantine_fraction=0", 'security.attacks=["ipm"]'],
+     "security.attacks: ('ipm',) is not allowed with security.byzantine_fraction = 0; allowed: []"),
+    ("paper", ['security.attacks=["equivocation"]'], "security.attacks: 'equivocation' is not allowed"),
+    ("paper", ["network.topology.n_repeaters=3"],
+     "network.topology.n_repeaters: 3 is not allowed with kind = 'star'"),
+    ("paper", ["network.link.scheme=double_click", "network.link.theta=0.1"],
+     "network.link.theta: 0.1 is not allowed with scheme = 'double_click'"),
+    ("paper", ["consensus.trust_metric=cosine", "consensus.trust_clip=2"],
+     "consensus.trust_clip: 2.0 is not allowed with consensus.trust_metric = 'cosine'"),
+    ("quick", ["data.alpha=0.1"], "data.alpha: 0.1 is not allowed with data.partition = 'iid'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("preset", "overrides", "start"), IGNORED_BY_MODE)
+def test_a_setting_the_mode_ignores_is_a_one_line_error(capsys, preset, overrides, start):
+    argv = ["validate", preset]
+    for item in overrides:
+        argv += ["--set", item]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"ceas: error: {start}"), err
+    assert "allowed" in lines[0]
+
+
+def test_the_modes_accept_what_they_read(capsys):
+    for argv in (
+        ["validate", "quick", "--set", "consensus.aggregator=krum"],
+        [
+            "validate",
+            "paper",
+            "--set",
+            "security.byzantine_fraction=0",
+            "--set",
+            "security.attacks=[]",
+        ],
+        [
+            "validate",
+            "paper",
+            "--set",
+            "broker.payload=classical",
+            "--set",
+            'security.attacks=["adaptive"]',
+        ],
+        ["validate", "paper", "--set", "data.partition=dirichlet", "--set", "data.alpha=0.1"],
+    ):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 0, err
+
+
+def test_graphml_with_a_negative_length_is_refused_at_validation(tmp_path, capsys):
+    path = tmp_path / "net.graphml"
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">\n'
+        '<key id="r" for="node" attr.name="role" attr.type="string"/>\n'
+        '<key id="l" for="edge" attr.name="length_km" attr.type="double"/>\n'
+        '<graph edgedefault="undirected">\n'
+        '<node id="b"><data key="r">broker</data></node><node id="q0"/><node id="q1"/>\n'
+        '<edge source="b" target="q0"><data key="l">-5.0</data></edge>\n'
+        '<edge source="b" target="q1"><data key="l">3.0</data></edge>\n'
+        "</graph></graphml>\n"
+    )
+    for preset in ("paper", "quick"):  # refused whether or not the broker would build the network
+        code, _, err = run_cli(capsys, "validate", preset, "--set", "network.topology.kind=graphml",
+                               "--set", f'network.topology.graphml_path="{path}"')  # fmt: skip
+        assert code == 2
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert (
+            "length_km must be in (0, inf), got -5.0" in lines[0] and "network.topology" in lines[0]
+        )

@@ -95,7 +95,21 @@ class DataSection(_Section):
     partition: Literal["iid", "dirichlet"] = Field(
         "iid", description="how training data is split over nodes"
     )
-    alpha: float = Field(0.5, gt=0, le=1e6, description="SPEC §3: Dirichlet(0.5) label skew")
+    alpha: float = Field(
+        0.5,
+        gt=0,
+        le=1e6,
+        description="SPEC §3: Dirichlet(0.5) label skew; only with partition = 'dirichlet'",
+    )
+
+    @model_validator(mode="after")
+    def _alpha_for_dirichlet(self) -> DataSection:
+        if self.partition != "dirichlet" and self.alpha != 0.5:
+            raise ValueError(
+                f"data.alpha: {self.alpha} is not allowed with data.partition = {self.partition!r}; allowed: 0.5, "
+                "the default (set data.partition = 'dirichlet' to skew labels)"
+            )
+        return self
 
 
 class TrainingSection(_Section):
@@ -207,6 +221,18 @@ class RunConfig(_Section):
                 f"participants x {self.training.batch_size} samples; allowed: a state under "
                 f"{STATE_MEMORY_LIMIT_BYTES // 2**30} GiB (this needs {state_bytes / 2**30:.1f} GiB)"
             )
+        _ignored_by_mode(self)
+        features, n_classes = _dataset_shape(self.data.dataset)
+        if self.model.n_qubits > features:
+            raise ValueError(
+                f"model.n_qubits: {self.model.n_qubits} is not allowed with data.dataset = {self.data.dataset!r}; "
+                f"allowed: integer in [1, {features}] (one PCA feature per qubit)"
+            )
+        if self.data.classes is None and n_classes > self.model.n_qubits:
+            raise ValueError(
+                f"data.classes: none (all {n_classes} of {self.data.dataset}) is not allowed with model.n_qubits = "
+                f"{self.model.n_qubits}; allowed: at most {self.model.n_qubits} classes (one <Z> per class)"
+            )
         if self.data.classes is not None and len(self.data.classes) > self.model.n_qubits:
             raise ValueError(
                 f"data.classes: {self.data.classes} is not allowed; allowed: at most model.n_qubits = "
@@ -218,6 +244,110 @@ class RunConfig(_Section):
         """SHA-256 of the canonical JSON form; a checkpoint is only resumed under the same digest."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+def _dataset_shape(name: str) -> tuple[int, int]:
+    """(features, classes) of a data set, read once from the bundled files."""
+    if name not in _DATASET_SHAPES:
+        from ceas.qnn.data import SYNTHETIC_FEATURES, _raw
+
+        if name == "synthetic":
+            _DATASET_SHAPES[name] = (SYNTHETIC_FEATURES, 2)
+        else:
+            x, y = _raw(name, None, 0)
+            _DATASET_SHAPES[name] = (int(x.shape[1]), len(set(y.tolist())))
+    return _DATASET_SHAPES[name]
+
+
+_DATASET_SHAPES: dict[str, tuple[int, int]] = {}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# settings the chosen mode ignores are errors, not silence
+# ----------------------------------------------------------------------------------------------------------------
+
+# Fields that the run without the broker (DataLevelTrainer) reads besides run, data, training, noise and model:
+# participants are sampled uniformly and the rule alone aggregates the gradients.
+_WITHOUT_BROKER_READS = {
+    "scheduling.participants",
+    "consensus.aggregator",
+    "consensus.trim_fraction",
+    "consensus.multi_krum_m",
+    "consensus.geomed_max_iter",
+    "consensus.geomed_tol",
+    "consensus.clip_radius",
+    "consensus.clip_iterations",
+    "network.topology.n_nodes",  # derived from training.nodes
+    "security.byzantine_fraction",  # checked on its own: must be 0
+    "broker.enabled",
+}
+_BROKER_ONLY = ("network", "scheduling", "consensus", "security", "broker")
+_BROKER_ONLY_MODEL = ("qfi_refresh_every", "qfi_probe_samples")
+
+
+def _changed(value: BaseModel, default: BaseModel, prefix: str):
+    """(path, value, default) of every field of ``value`` that differs from ``default``, nested sections walked."""
+    for name in type(value).model_fields:
+        mine, theirs = getattr(value, name), getattr(default, name)
+        if isinstance(mine, BaseModel) and type(mine) is type(theirs):
+            yield from _changed(mine, theirs, f"{prefix}{name}.")
+        elif mine != theirs:
+            yield f"{prefix}{name}", mine, theirs
+
+
+def _refuse(path: str, value: Any, needs: str, allowed: str) -> None:
+    raise ValueError(f"{path}: {_short(value)} is not allowed with {needs}; allowed: {allowed}")
+
+
+def _ignored_by_mode(cfg: RunConfig) -> None:
+    """Raise on the first setting the configured mode would ignore (one line: field, value, why)."""
+    default = RunConfig.model_construct()
+    if not cfg.broker.enabled:
+        if cfg.security.byzantine_fraction > 0:
+            _refuse(
+                "security.byzantine_fraction", cfg.security.byzantine_fraction, "broker.enabled = false",
+                "0 (Byzantine nodes act only through the broker; set broker.enabled = true)",
+            )  # fmt: skip
+        for section in _BROKER_ONLY:
+            for path, value, dflt in _changed(
+                getattr(cfg, section), getattr(default, section), f"{section}."
+            ):
+                if path not in _WITHOUT_BROKER_READS and not (
+                    path == "security.attacks" and not value
+                ):
+                    _refuse(path, value, "broker.enabled = false",
+                            f"{dflt!r}, the default (only the broker reads it; set broker.enabled = true)")  # fmt: skip
+        for name in _BROKER_ONLY_MODEL:
+            if getattr(cfg.model, name) != getattr(default.model, name):
+                _refuse(f"model.{name}", getattr(cfg.model, name), "broker.enabled = false",
+                        f"{getattr(default.model, name)!r}, the default (only the broker reads it; set "
+                        "broker.enabled = true)")  # fmt: skip
+        return
+    if cfg.broker.payload == "classical":
+        for path in ("scheduling.payload_copies", "broker.payload_scale", "broker.clip"):
+            section, name = path.split(".")
+            value, dflt = (
+                getattr(getattr(cfg, section), name),
+                getattr(getattr(default, section), name),
+            )
+            if value != dflt:
+                _refuse(path, value, "broker.payload = 'classical'",
+                        f"{dflt!r}, the default (only quantum payloads read it; set broker.payload = 'quantum')")  # fmt: skip
+    from ceas.security.attacks import ATTACKS
+
+    for name in cfg.security.attacks:
+        if getattr(ATTACKS[name], "surface", None) == "equivocation":
+            _refuse("security.attacks", name, "broker.enabled = true",
+                    "attacks on the surfaces the broker runs (equivocation needs agreement without a trusted "
+                    "broker, which runs do not have yet)")  # fmt: skip
+    if cfg.security.byzantine_fraction == 0:
+        for path, value, dflt in _changed(cfg.security, default.security, "security."):
+            if path.startswith("security.attack") and not (
+                path == "security.attacks" and not value
+            ):
+                _refuse(path, value, "security.byzantine_fraction = 0",
+                        ("[]" if path == "security.attacks" else f"{dflt!r}, the default")
+                        + " (no node is Byzantine, so no attack runs)")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -320,7 +450,11 @@ def format_error(model: type[BaseModel], err: dict) -> str:
         return f"{path}: unknown key{sugg}; valid keys here: {', '.join(keys)}"
     if kind == "value_error":
         text = msg.removeprefix("Value error, ")
-        return text if ":" in text.split(" ")[0] else f"{path}: {text}"
+        head = text.split(" ")[0]
+        if not head.endswith(":"):
+            return f"{path}: {text}"
+        # a section's own rule names its field bare ("n_repeaters: ..."): complete the path
+        return text if "." in head or not loc else f"{path}.{text}"
     if kind == "missing":
         return f"{path}: required key is missing; allowed: {allowed(model, loc)}"
     return f"{path}: {_short(err.get('input'))} is not allowed; allowed: {allowed(model, loc)}"

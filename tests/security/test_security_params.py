@@ -17,7 +17,6 @@ def test_spec_defaults():
     p = SecurityParams()
     assert p.byzantine_fraction == 0.2
     assert p.mac_refresh_messages == 1000
-    assert p.pad_bits == 128
     assert set(p.attacks) <= set(ATTACKS)
     for model in (SecurityParams, AttackParams):
         for name, field in model.model_fields.items():
@@ -70,7 +69,7 @@ def test_unknown_keys_names_and_repeats_fail():
     ):
         SecurityParams(attacks=("alie", "ipm", "alie"))
     with pytest.raises(pydantic.ValidationError):
-        SecurityParams(pad_bits=64)
+        SecurityParams(pad_bits=128)  # the 128-bit pad is fixed by Poly1305, not a setting
     with pytest.raises(pydantic.ValidationError):
         SecurityParams(seed_key_bits=1001)  # whole bytes only
 

@@ -168,7 +168,7 @@ class DataLevelTrainer:
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
         self.learner = Learner(cfg)
-        self.aggregate = aggregator_from_params(cfg.consensus)
+        self.aggregate = aggregator_from_params(cfg.consensus, cfg.security.byzantine_fraction)
 
     def initial_parameters(self) -> np.ndarray:
         return self.learner.initial_parameters()

@@ -84,7 +84,7 @@ def build_context(cfg: RunConfig) -> BrokerContext:
         )
     seed, n = cfg.run.seed, cfg.training.nodes
     learner = Learner(cfg)
-    aggregation = aggregation_from_params(cfg.consensus)
+    aggregation = aggregation_from_params(cfg.consensus, cfg.security.byzantine_fraction)
     byzantine = choose_byzantine(n, cfg.security.byzantine_fraction, stream(seed, "byzantine"))
     is_byzantine = np.zeros(n, bool)
     is_byzantine[byzantine] = True
@@ -152,7 +152,7 @@ def initial_state(ctx: BrokerContext) -> BrokerState:
     return BrokerState(
         network=net,
         macs=macs,
-        verifier=Verifier(macs),
+        verifier=Verifier(macs, max_stamp_bytes=cfg.security.max_stamp_bytes),
         trust=trust_from_params(cfg.consensus).reset(n),
         phi=stamp_weight(shots, ctx.qfi_max, v0),
         phi_visibility=v0.copy(),

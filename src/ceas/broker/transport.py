@@ -78,7 +78,7 @@ def transport(
     adversary_rng: np.random.Generator,
 ) -> Transport:
     """Phase 3 of the round (module docstring)."""
-    verification_tests(state, plan, rng)
+    verification_tests(ctx, state, plan, rng)
     accepted, reasons, observed = authenticate(state, plan, replies, ctx.cfg.broker.clip)
     injected = ctx.adversary.inject(
         ChannelView(
@@ -104,8 +104,11 @@ def transport(
     )
 
 
-def verification_tests(state: BrokerState, plan: RoundPlan, rng: np.random.Generator) -> None:
-    """Measure each participant's delivered test pairs; update the broker's fidelity estimates of those links."""
+def verification_tests(
+    ctx: BrokerContext, state: BrokerState, plan: RoundPlan, rng: np.random.Generator
+) -> None:
+    """Measure each participant's delivered test pairs; update the broker's fidelity estimates of those links
+    (confidence and interval from ``security.verification_confidence`` and ``security.verification_bound``)."""
     tested, errors, sizes = [], [], []
     for k in plan.participants:
         wv = plan.supply.verification[k]
@@ -115,7 +118,12 @@ def verification_tests(state: BrokerState, plan: RoundPlan, rng: np.random.Gener
             errors.append(int(np.sum(rec.errors)))
             sizes.append(int(wv.size))
     if tested:  # one vectorised interval computation for every tested link
-        est = estimate_fidelity(np.array(errors), np.array(sizes))
+        est = estimate_fidelity(
+            np.array(errors),
+            np.array(sizes),
+            confidence=ctx.cfg.security.verification_confidence,
+            bound=ctx.cfg.security.verification_bound,
+        )
         state.fid_estimate[tested] = est.estimate
         state.fid_upper[tested] = est.upper
 

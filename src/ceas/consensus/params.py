@@ -80,12 +80,6 @@ class ConsensusParams(BaseModel):
         "largest honest weight among 10 nodes (p ~ U[0, 0.2], F ~ U[0.8, 0.95]) is 1.5x (median) to 2x (99th "
         "pct.) the fair share",
     )
-    byzantine_fraction: float = Field(
-        0.2,
-        ge=0.0,
-        lt=0.5,
-        description="SPEC §6: f = 20 % of nodes; sets f = floor(fraction * n) for krum, multi-krum and agreement",
-    )
     multi_krum_m: int | None = Field(
         None,
         ge=1,
@@ -166,46 +160,43 @@ class ConsensusParams(BaseModel):
         le=1.0,
         description="[D] new nodes start trusted; selection in round 1 then follows phi",
     )
-    qfi_refresh_rounds: int = Field(
-        5, ge=1, le=100_000, description="SPEC §3: the node summary QFI is refreshed every 5 rounds"
-    )
-    trusted_broker: bool = Field(
-        True,
-        description="SPEC §6.5: the broker aggregates; false = agree on the model digest among the nodes",
-    )
-    agreement_max_attempts: int | None = Field(
-        None,
-        ge=1,
-        le=1000,
-        description="leaders tried per round without a trusted broker; none = f + 1",
-    )
 
     @model_validator(mode="after")
-    def _agreement_fraction(self) -> ConsensusParams:
-        if not self.trusted_broker and self.byzantine_fraction >= 1.0 / 3.0:
-            raise ValueError(
-                f"consensus.byzantine_fraction: {self.byzantine_fraction} is not allowed with "
-                "consensus.trusted_broker = false; allowed: float in [0, 1/3) (agreement needs n >= 3f + 1)"
-            )
+    def _evidence_fields(self) -> ConsensusParams:
+        if self.trust_metric != "evidence":
+            default = ConsensusParams.model_construct()
+            for name in ("trust_alpha", "trust_reference_decay", "trust_allowance", "trust_clip"):
+                if getattr(self, name) != getattr(default, name):
+                    raise ValueError(
+                        f"consensus.{name}: {getattr(self, name)!r} is not allowed with consensus.trust_metric = "
+                        f"{self.trust_metric!r}; allowed: {getattr(default, name)!r}, the default (only the "
+                        "'evidence' metric reads it)"
+                    )
         return self
 
 
-def aggregator_from_params(params: ConsensusParams) -> Aggregator:
-    """The robust rule named by ``params.aggregator`` with its hyperparameters from the section."""
+def aggregator_from_params(params: ConsensusParams, byzantine_fraction: float = 0.2) -> Aggregator:
+    """The robust rule named by ``params.aggregator`` with its hyperparameters from the section.
+
+    ``byzantine_fraction`` is the run's one Byzantine fraction (``security.byzantine_fraction``): rules that need f
+    (Krum, Multi-Krum) use f = floor(fraction * n) of the updates they receive.
+    """
     hyper = {
         "trimmed-mean": {"trim": params.trim_fraction},
-        "krum": {"byzantine_fraction": params.byzantine_fraction},
-        "multi-krum": {"byzantine_fraction": params.byzantine_fraction, "m": params.multi_krum_m},
+        "krum": {"byzantine_fraction": byzantine_fraction},
+        "multi-krum": {"byzantine_fraction": byzantine_fraction, "m": params.multi_krum_m},
         "geometric-median": {"max_iter": params.geomed_max_iter, "tol": params.geomed_tol},
         "centered-clipping": {"tau": params.clip_radius, "iterations": params.clip_iterations},
     }.get(params.aggregator, {})
     return make_aggregator(params.aggregator, **hyper)
 
 
-def aggregation_from_params(params: ConsensusParams) -> FidelityWeightedAggregation:
+def aggregation_from_params(
+    params: ConsensusParams, byzantine_fraction: float = 0.2
+) -> FidelityWeightedAggregation:
     """Capped fidelity weighting around the configured rule (the broker's aggregate step)."""
     return FidelityWeightedAggregation(
-        aggregator_from_params(params),
+        aggregator_from_params(params, byzantine_fraction),
         cap_c=params.weight_cap,
         weighting=params.fidelity_weighting,
         norm_bound=params.norm_bound,

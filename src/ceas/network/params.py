@@ -109,7 +109,35 @@ class TopologyParams(_Params):
             raise ValueError(
                 "graphml_path is missing; allowed: a path to a GraphML file when kind = 'graphml'"
             )
+        default = TopologyParams.model_construct()
+        reads = TOPOLOGY_READS.get(self.kind, frozenset(TopologyParams.model_fields))
+        for name in TopologyParams.model_fields:
+            value = getattr(self, name)
+            if name not in reads and name != "kind" and value != getattr(default, name):
+                raise ValueError(
+                    f"{name}: {value!r} is not allowed with kind = {self.kind!r}; allowed: "
+                    f"{getattr(default, name)!r}, the default (the {self.kind} topology does not read it)"
+                )
+        if self.kind == "graphml":
+            # read and check the file now, so that `ceas validate` refuses a bad file before any run
+            from ceas.network.topology import read_graphml
+
+            read_graphml(self.graphml_path)
         return self
+
+
+TOPOLOGY_READS: dict[str, frozenset[str]] = {
+    "star": frozenset({"n_nodes", "length_min_km", "length_max_km", "seed"}),
+    "grid": frozenset({"n_nodes", "length_min_km", "length_max_km", "seed"}),
+    "waxman": frozenset(
+        {"n_nodes", "n_repeaters", "area_km", "waxman_alpha", "waxman_beta", "max_draws", "seed"}
+    ),
+    "random_geometric": frozenset(
+        {"n_nodes", "n_repeaters", "area_km", "radius_km", "max_draws", "seed"}
+    ),
+    "graphml": frozenset({"n_nodes", "graphml_path"}),
+}
+"""The topology fields each built-in kind reads; any other field set away from its default is an error."""
 
 
 LINK_PRESETS: dict[str, dict[str, Any]] = {
@@ -201,6 +229,18 @@ class LinkParams(_Params):
         if preset not in LINK_PRESETS:
             return data  # the Literal on ``preset`` reports the unknown name
         return {**LINK_PRESETS[preset], **data}
+
+    @model_validator(mode="after")
+    def _scheme_reads(self) -> LinkParams:
+        # single-click fixes F0 = 1 - theta; double-click's rate and F0 do not depend on theta
+        unused = "double_click_fidelity" if self.scheme == "single_click" else "theta"
+        preset_value = LINK_PRESETS[self.preset][unused]
+        if getattr(self, unused) != preset_value:
+            raise ValueError(
+                f"{unused}: {getattr(self, unused)!r} is not allowed with scheme = {self.scheme!r}; allowed: "
+                f"{preset_value!r}, the {self.preset} preset's value (the {self.scheme} scheme does not read it)"
+            )
+        return self
 
 
 class MemoryParams(_Params):

@@ -133,10 +133,6 @@ class SecurityParams(BaseModel):
         ge=1,
         description="SPEC §6: Poly1305 hash key r refreshed from the key pool every 1,000 messages.",
     )
-    pad_bits: Literal[128] = Field(
-        128,
-        description="SPEC §6: fresh 128-bit one-time pad s per message (Poly1305's s is 128 bits).",
-    )
     seed_key_bits: int = Field(
         4096,
         ge=256,
@@ -151,7 +147,11 @@ class SecurityParams(BaseModel):
         "and detects a pair-less impostor with probability 1 - 2^-16.",
     )
     verification_confidence: float = Field(
-        0.95, gt=0.0, lt=1.0, description="[D] two-sided level of the fidelity confidence bound."
+        0.95,
+        gt=0.0,
+        lt=1.0,
+        description="[D] two-sided level of the broker's confidence interval on a link's fidelity from its "
+        "verification test; the upper bound caps the fidelity a node may claim.",
     )
     verification_bound: Literal["clopper-pearson", "hoeffding"] = Field(
         "clopper-pearson",
@@ -161,7 +161,8 @@ class SecurityParams(BaseModel):
         1024,
         ge=1,
         le=65535,
-        description="[D] longest stamp a verifier accepts; a stamp is a few dozen bytes.",
+        description="[D] longest stamp the broker's verifier accepts (longer messages are rejected as malformed); "
+        "a stamp is a few dozen bytes.",
     )
 
     @field_validator("attacks")

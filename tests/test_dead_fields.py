@@ -1,0 +1,349 @@
+"""Every configuration field acts: perturb it to another valid value and something observable must change.
+
+The schema is walked (``RunConfig`` and each selected plugin's own hyperparameters), each field is moved to the first
+of a few candidate values that validates, and the run is observed at tiny sizes: the network built from the config,
+the trainer's resolved components (their derived attributes, not the config sections they keep), two rounds'
+metrics and the broker's state after them, and for the ``run`` section the run folder. A field that changes none of
+these is dead, and fails here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import annotated_types
+import numpy as np
+from pydantic import BaseModel
+
+from ceas.config import RunConfig, load_config
+from ceas.errors import CeasError
+
+TINY = [
+    "run.rounds=2",
+    "run.checkpoint_every=2",
+    "training.nodes=6",
+    "scheduling.participants=3",
+    "training.batch_size=4",
+    "training.shots=16",
+    "model.n_qubits=2",
+    "model.n_layers=1",
+]
+
+# Stored pairs that outlive a round and a key pool that runs short: where the ceas policy's trade-offs show.
+STRESS = [
+    "security.seed_key_bits=256",
+    "network.memory.coherence_min_s=2",
+    "network.memory.coherence_max_s=20",
+    "run.rounds=4",
+    "run.checkpoint_every=4",
+]
+
+# Fields that act only in some mode: the settings that select that mode (the mode checks refuse them elsewhere).
+CONTEXT: dict[str, list[str]] = {
+    "data.alpha": ["data.partition=dirichlet"],
+    "data.n_samples": ["data.dataset=synthetic"],
+    "consensus.multi_krum_m": ["consensus.aggregator=multi-krum"],
+    "consensus.geomed_max_iter": ["consensus.aggregator=geometric-median"],
+    "consensus.geomed_tol": ["consensus.aggregator=geometric-median"],
+    "consensus.clip_radius": ["consensus.aggregator=centered-clipping"],
+    "consensus.clip_iterations": ["consensus.aggregator=centered-clipping"],
+    "network.topology.n_repeaters": ["network.topology.kind=waxman"],
+    "network.topology.area_km": ["network.topology.kind=waxman"],
+    "network.topology.waxman_alpha": ["network.topology.kind=waxman"],
+    "network.topology.waxman_beta": ["network.topology.kind=waxman"],
+    "network.topology.max_draws": [
+        "network.topology.kind=random_geometric",
+        "network.topology.radius_km=12",
+    ],
+    "network.topology.radius_km": ["network.topology.kind=random_geometric"],
+    "network.link.double_click_fidelity": ["network.link.scheme=double_click"],
+    "security.attack.negative_scale": ['security.attacks=["scaled-negative-mean"]'],
+    "security.attack.ipm_epsilon": ['security.attacks=["ipm"]'],
+    "security.attack.gaussian_mean": ['security.attacks=["gaussian"]'],
+    "security.attack.gaussian_std": ['security.attacks=["gaussian"]'],
+    "security.attack.hoarding_multiplier": ['security.attacks=["pair-hoarding"]'],
+    "security.attack.adaptive_direction": ['security.attacks=["adaptive"]'],
+    "security.attack.adaptive_gamma_max": ['security.attacks=["adaptive"]'],
+    "security.attack.adaptive_steps": ['security.attacks=["adaptive"]'],
+    "security.attack.injected_per_node": ['security.attacks=["forgery"]'],
+    "broker.enabled": ["security.byzantine_fraction=0"],
+    **{
+        f"scheduling.{name}": STRESS
+        for name in (
+            "waste_penalty",
+            "latency_penalty",
+            "key_confidence",
+            "key_reserve_rounds",
+            "convert_near_cutoff",
+            "round_deadline",
+            "background_key",
+        )
+    },
+}
+
+# Values to try first where the generic candidates would not act within two tiny rounds.
+CANDIDATES: dict[str, list[Any]] = {
+    "run.name": ["other-name"],
+    "scheduling.policy": ["random"],
+    "consensus.aggregator": ["median"],
+    "security.attacks": [["sign-flip"]],
+    "broker.enabled": [False],
+    "run.out_dir": ["other-dir"],
+    "run.checkpoint_every": [1],
+    "data.n_samples": [40],
+    "data.classes": [[1, 0]],
+    "training.shots": [None, 4],
+    "training.eval_every": [2],
+    "model.qfi_refresh_every": [1],
+    "network.topology.seed": [3],
+    "network.topology.graphml_path": ["other"],
+    "network.topology.max_draws": [1],
+    "network.memory.broker_coherence_s": [0.01],
+    "network.memory.slots": [1],
+    "network.memory.eviction": ["lowest_fidelity"],
+    "network.memory.f_min": [0.95],
+    "scheduling.round_s": [0.01, 10.0],
+    "scheduling.waste_penalty": [1.0],
+    "security.attack.alie_z": [3.0],
+    "security.attack.stamp_qfi": [1e-3],
+    "security.seed_key_bits": [256],
+    "security.mac_refresh_messages": [1],
+    "security.max_stamp_bytes": [1],
+    "security.verification_pairs": [1],
+    "consensus.multi_krum_m": [1],
+    "consensus.geomed_max_iter": [1],
+    "consensus.clip_iterations": [1],
+    "consensus.trust_initial": [0.0],
+}
+
+# Known gaps, each with the reason it cannot be observed from a run yet. Keep this list short and shrinking.
+NOT_YET_OBSERVABLE: dict[str, str] = {
+    "scheduling.vi_tolerance": "value-iteration cannot run through the broker yet (issue 10, item 5)",
+    "scheduling.vi_max_iterations": "value-iteration cannot run through the broker yet (issue 10, item 5)",
+    "scheduling.age_bins": "read by the reduced MDP of value-iteration only (issue 10, item 5)",
+    "scheduling.discount": "ceas weighs keeping a stored pair by it, but no decision at test sizes turns on it; "
+    "value-iteration and the gymnasium env read it (issue 10, item 5)",
+    "security.attack.equivocation_split": "runs refuse the equivocation attack (no agreement without a broker yet)",
+    "security.attack.equivocation_inner": "runs refuse the equivocation attack (no agreement without a broker yet)",
+}
+
+
+def _leaves(model: type[BaseModel], prefix: str = ""):
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            yield from _leaves(ann, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", info
+
+
+def _bounds(info) -> tuple[float | None, float | None]:
+    lo = hi = None
+    for m in info.metadata:
+        if isinstance(m, annotated_types.Ge):
+            lo = m.ge
+        elif isinstance(m, annotated_types.Gt):
+            lo = m.gt
+        elif isinstance(m, annotated_types.Le):
+            hi = m.le
+        elif isinstance(m, annotated_types.Lt):
+            hi = m.lt
+    return lo, hi
+
+
+def _candidates(path: str, info, current: Any) -> list[Any]:
+    """Other values for a field, most likely to act first: special cases, then the schema's own options."""
+    out = list(CANDIDATES.get(path, []))
+    ann = info.annotation
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if typing.get_origin(ann) in (typing.Union, types.UnionType) and len(args) == 1:
+        ann = args[0]
+    if typing.get_origin(ann) is Literal:
+        out += [a for a in typing.get_args(ann) if a != current]
+    elif ann is bool:
+        out.append(not current)
+    elif ann in (int, float):
+        lo, hi = _bounds(info)
+        base = current if current is not None else (lo if lo is not None else 1)
+        if ann is int:
+            out += [v for v in (lo, base + 1, base - 1, base * 2) if v is not None]
+        else:
+            out += [base * 0.5, base * 1.5, base + 0.1, 0.1]
+            if lo is not None and hi is not None:
+                out.append((lo + hi) / 2)
+    return [v for v in out if v != current]
+
+
+def _toml(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
+
+
+def _digest(obj: Any, seen: set[int] | None = None, depth: int = 0) -> Any:
+    """A comparable summary of an object's derived state; config sections (pydantic models) are skipped."""
+    seen = set() if seen is None else seen
+    if isinstance(obj, (bool, int, str, bytes, type(None))):
+        return obj
+    if isinstance(obj, float):
+        return "nan" if math.isnan(obj) else obj
+    if (
+        isinstance(obj, BaseModel)
+        or depth > 8
+        or id(obj) in seen
+        or callable(obj)
+        and not hasattr(obj, "__dict__")
+    ):
+        return None
+    if isinstance(obj, np.ndarray):
+        return hashlib.sha1(
+            np.ascontiguousarray(obj).tobytes() + str(obj.dtype).encode()
+        ).hexdigest()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.random.Generator):
+        return repr(obj.bit_generator.state)
+    seen.add(id(obj))
+    if isinstance(obj, dict):
+        return tuple((repr(k), _digest(v, seen, depth + 1)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
+        return tuple(_digest(v, seen, depth + 1) for v in items)
+    state = getattr(obj, "__dict__", None)
+    if state is None and hasattr(obj, "__slots__"):
+        state = {s: getattr(obj, s, None) for s in obj.__slots__}
+    if state is None:
+        return type(
+            obj
+        ).__name__  # an opaque object (a lock, a C handle): its repr holds an address
+    return (type(obj).__name__, _digest(state, seen, depth + 1))
+
+
+def _observe(cfg: RunConfig, tmp: Path):
+    """Yield observables one at a time, cheapest first, so a comparison can stop at the first difference."""
+    from ceas.experiment import runner
+    from ceas.network import QuantumNetwork
+    from ceas.rng import stream
+
+    yield "folder", str(runner.run_dir_of(cfg))
+    yield (
+        "network",
+        _digest(QuantumNetwork.from_params(cfg.network, stream(cfg.run.seed, "network"))),
+    )
+    if cfg.network.topology.kind != "star":
+        return  # the broker builds star networks only (issue 10, item 5): the network above is what acts
+    trainer = runner.make_trainer(cfg)
+    yield "components", _digest(trainer)
+    theta, optimizer = trainer.initial_parameters(), trainer.make_optimizer()
+    rows = []
+    for t in range(cfg.run.rounds):
+        result = trainer.run_round(t, theta, optimizer)
+        theta = result.theta
+        rows.append(result.metrics)
+    yield "metrics", _digest(rows)
+    yield "state", _digest(trainer)
+    yield (
+        "checkpoints",
+        [t for t in range(cfg.run.rounds) if (t + 1) % cfg.run.checkpoint_every == 0],
+    )
+
+
+def _differs(a: RunConfig, b: RunConfig, tmp: Path, cache: dict) -> str | None:
+    key = a.digest()
+    seen = cache.setdefault(key, {})
+    base = _observe(a, tmp)
+    moved = _observe(b, tmp)
+    while True:
+        try:
+            name, value = next(moved)
+        except StopIteration:
+            return None
+        except CeasError as exc:  # the value made building or running refuse: it acts
+            return f"error: {exc}"
+        if name not in seen:
+            for got_name, got in base:
+                seen[got_name] = got
+                if got_name == name:
+                    break
+        if seen.get(name) != value:
+            return name
+
+
+def _graphml(path: Path, lengths: list[float]) -> Path:
+    nodes = "".join(f'<node id="q{k}"/>' for k in range(len(lengths)))
+    edges = "".join(
+        f'<edge source="b" target="q{k}"><data key="l">{length}</data></edge>'
+        for k, length in enumerate(lengths)
+    )
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
+        '<key id="r" for="node" attr.name="role" attr.type="string"/>'
+        '<key id="l" for="edge" attr.name="length_km" attr.type="double"/>'
+        '<graph edgedefault="undirected"><node id="b"><data key="r">broker</data></node>'
+        f"{nodes}{edges}</graph></graphml>"
+    )
+    return path
+
+
+def test_every_field_acts(tmp_path):
+    a = _graphml(tmp_path / "a.graphml", [5.0, 10.0, 20.0, 30.0, 35.0, 8.0])
+    b = _graphml(tmp_path / "b.graphml", [15.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    context = {
+        **CONTEXT,
+        "network.topology.graphml_path": [
+            "network.topology.kind=graphml",
+            f'network.topology.graphml_path="{a}"',
+        ],
+    }
+    candidates = {**CANDIDATES, "network.topology.graphml_path": [str(b)]}
+    base_settings = [*TINY, f'run.out_dir="{tmp_path}"']
+    cache: dict = {}
+    paper = load_config("paper", base_settings)
+    assert (
+        _differs(paper, paper.model_copy(), tmp_path, {}) is None
+    )  # the observation itself is deterministic
+    dead, checked = [], 0
+    for path, info in _leaves(RunConfig):
+        if (
+            path in NOT_YET_OBSERVABLE or path == "network.topology.n_nodes"
+        ):  # n_nodes is training.nodes
+            continue
+        extra = context.get(path, [])
+        base = load_config("paper", base_settings + extra)
+        section, *rest = path.split(".")
+        current: Any = getattr(base, section)
+        for part in rest:
+            current = getattr(current, part)
+        tried = []
+        CANDIDATES.update(candidates)
+        for value in _candidates(path, info, current):
+            try:
+                moved = load_config("paper", base_settings + extra + [f"{path}={_toml(value)}"])
+            except CeasError:
+                continue  # not a valid value here: try the next one
+            if moved == base:
+                continue
+            tried.append(value)
+            if _differs(base, moved, tmp_path, cache):
+                break
+        else:
+            dead.append(f"{path} (tried {tried})")
+        checked += 1
+    assert checked > 100
+    assert not dead, "fields that change nothing observable: " + "; ".join(dead)
+
+
+def test_the_not_yet_observable_list_names_real_fields():
+    names = {path for path, _ in _leaves(RunConfig)}
+    assert set(NOT_YET_OBSERVABLE) <= names
