@@ -8,7 +8,8 @@ readout qubit mostly in |0⟩. For a binary task the model's probability of labe
 * ``"mse"``: squared error to targets ±1: (⟨Z⟩ - t)² with t = 2y - 1; for C > 2 classes the mean over
   outputs of (⟨Z_o⟩ - t_o)² with t_o = +1 for the true class and -1 otherwise.
 
-A loss is a small object with ``value(E, y)`` and ``derivative(E, y)``; register new ones in ``LOSSES``.
+A loss is a small object with ``value(E, y)``, ``derivative(E, y)`` and ``hessian(E, y)`` (the last is what a node
+needs to predict the shot noise of its gradient, :mod:`ceas.qnn.gradient_error`); register new ones in ``LOSSES``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class Loss(Protocol):
 
     def derivative(self, e: np.ndarray, y: np.ndarray) -> np.ndarray:
         """∂ℓ/∂E per sample, shape (..., O)."""
+
+    def hessian(self, e: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """∂²ℓ/∂E_o∂E_o' per sample, shape (..., O, O)."""
 
 
 def _softplus(z: np.ndarray) -> np.ndarray:
@@ -65,6 +69,19 @@ class CrossEntropy:
         np.put_along_axis(onehot, y[..., None], 1.0, axis=-1)
         return self.scale * (soft - onehot)
 
+    def hessian(self, e, y):
+        a = self.scale
+        if self.n_classes == 2:
+            sig = _sigmoid(a * e[..., 0])
+            return (a * a * sig * (1.0 - sig))[..., None, None]
+        z = a * e
+        soft = np.exp(z - np.logaddexp.reduce(z, axis=-1, keepdims=True))
+        return (
+            a
+            * a
+            * (soft[..., :, None] * np.eye(e.shape[-1]) - soft[..., :, None] * soft[..., None, :])
+        )
+
 
 class SquaredError:
     """(⟨Z⟩ - t)² with t = ±1 (mean over outputs for C > 2 classes); ``output_scale`` is not used."""
@@ -84,6 +101,10 @@ class SquaredError:
 
     def derivative(self, e, y):
         return 2.0 * (e - self._targets(e, y)) / e.shape[-1]
+
+    def hessian(self, e, y):
+        o = e.shape[-1]
+        return np.broadcast_to(2.0 / o * np.eye(o), (*e.shape, o)).copy()
 
 
 LOSSES: dict[str, type] = {"bce": CrossEntropy, "mse": SquaredError}

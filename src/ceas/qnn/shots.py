@@ -39,6 +39,32 @@ def sample_expval(e_true, shots: int, rng: np.random.Generator) -> np.ndarray:
     return 2.0 * rng.binomial(shots, p_plus) / shots - 1.0
 
 
+def shifted_samples(sim, theta, x, *, shots=None, rng=None, noise=None) -> np.ndarray:
+    """The 2P+1 expectations of the parameter-shift rule as a node measures them, shape (N, 2P+1, B, O).
+
+    Order along axis 1: θ, then θ + π/2·e_p for every p, then θ − π/2·e_p (:func:`ceas.qnn.qfi.shifted_thetas`).
+    Every expectation is shrunk by its node's noise contraction (1-p)^L(1-2r) and, with ``shots = S``,
+    estimated from S binomial shots. Arguments as in :func:`parameter_shift`.
+    """
+    theta, x = sim._check(theta, x)
+    if shots is not None:
+        shots = positive_int("shots", shots)
+        generator("rng", rng)
+    factor = sim._contraction(noise, x.shape[0])
+    e_all = shifted_expval(sim, theta, x, np.pi / 2)
+    e_all *= factor[:, None, None, None]
+    if shots is not None:
+        e_all = sample_expval(e_all, shots, rng)
+    return e_all
+
+
+def jacobian_from_shifts(e_all: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(E (N, B, O), J (N, B, O, P)) from the shifted expectations (N, 2P+1, B, O) of :func:`shifted_samples`."""
+    n_params = (e_all.shape[1] - 1) // 2
+    jac = (e_all[:, 1 : 1 + n_params] - e_all[:, 1 + n_params :]) / 2.0  # (N, P, B, O)
+    return e_all[:, 0], np.moveaxis(jac, 1, 3)
+
+
 def parameter_shift(sim, theta, x, *, shots=None, rng=None, noise=None):
     """Expectations and their Jacobian by the two-term parameter-shift rule, with finite shots.
 
@@ -64,18 +90,4 @@ def parameter_shift(sim, theta, x, *, shots=None, rng=None, noise=None):
     E : ndarray, shape (N, B, O)
     J : ndarray, shape (N, B, O, P)
     """
-    theta, x = sim._check(theta, x)
-    if shots is not None:
-        shots = positive_int("shots", shots)
-        generator("rng", rng)
-    n_nodes = x.shape[0]
-    n_params = theta.shape[1]
-    factor = sim._contraction(noise, n_nodes)
-    e_all = shifted_expval(
-        sim, theta, x, np.pi / 2
-    )  # (N, 2P+1, B, O), in the order of shifted_thetas
-    e_all *= factor[:, None, None, None]
-    if shots is not None:
-        e_all = sample_expval(e_all, shots, rng)
-    jac = (e_all[:, 1 : 1 + n_params] - e_all[:, 1 + n_params :]) / 2.0  # (N, P, B, O)
-    return e_all[:, 0], np.moveaxis(jac, 1, 3)
+    return jacobian_from_shifts(shifted_samples(sim, theta, x, shots=shots, rng=rng, noise=noise))
