@@ -127,6 +127,12 @@ class NoiseSection(_Section):
     readout_error: float = Field(
         0.0, ge=0, le=0.5, description="optional symmetric readout flip probability"
     )
+    mitigation: Literal["none", "calibrated"] = Field(
+        "none",
+        description="SPEC §3: 'calibrated' = each node divides its measured expectations by its own known "
+        "contraction (1-p)^L(1-2r) before the loss, so its gradient is unbiased for the noiseless one at 1/c^2 "
+        "the shot variance; 'none' = it sends what it measures",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> NoiseSection:

@@ -15,9 +15,11 @@ import numpy as np
 
 from ceas.broker.configure import RoundPlan
 from ceas.broker.local import Replies
+from ceas.broker.payload import payload_scale
 from ceas.broker.setup import BrokerContext, BrokerState
 from ceas.broker.transport import NETWORK_MISSES, Transport
 from ceas.consensus.stamps import tighten_claims, verify_stamps
+from ceas.network.werner import werner_from_fidelity
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,5 +94,27 @@ def verified_phi(
         qfi_cap,
         assigned_shots=ctx.cfg.training.shots or 1,
         current_round=plan.round,
+        phi_cap=mse_phi_cap(ctx, replies.updates, bound)
+        if ctx.cfg.consensus.stamp == "mse"
+        else None,
     )
     return np.where(ver.accepted, ver.phi, 0.0), np.asarray(ver.accepted, bool)
+
+
+def mse_phi_cap(ctx: BrokerContext, updates: np.ndarray, fidelity_bound: np.ndarray) -> np.ndarray:
+    """The largest predicted-MSE φ the broker can grant each reply, shape (m,).
+
+    A quantum payload of scale s (sent in its envelope) through pairs of visibility at most w (from the verified
+    fidelity bound) has per-component variance s²(1 − w²z²)/(S_p w²) ≥ s²(1 − w²)/(S_p w²) whatever its components
+    z, so no honest prediction of the delivered MSE lies below that floor: φ ≤ S_p w² / (s²(1 − w²)). Classical
+    payloads (and perfect pairs) give no floor: the cap is ∞, and only the weight cap bounds a claim.
+    """
+    m = updates.shape[0]
+    if not ctx.copies:
+        return np.full(m, np.inf)
+    cfg = ctx.cfg.broker
+    s = payload_scale(updates, cfg.clip, cfg.payload_scale)
+    w2 = werner_from_fidelity(fidelity_bound) ** 2
+    floor = s**2 * (1.0 - w2) / (ctx.copies * np.maximum(w2, 1e-300))
+    with np.errstate(divide="ignore"):
+        return np.where(floor > 0, 1.0 / floor, np.inf)

@@ -24,6 +24,7 @@ from ceas.config import RunConfig
 from ceas.consensus.params import aggregator_from_params
 from ceas.qnn import NodeNoise, QNNModel
 from ceas.qnn.data import Dataset, load_dataset, partition
+from ceas.qnn.gradient_error import GradientReport, gradient_report
 from ceas.qnn.optim import OPTIMIZERS
 from ceas.rng import stream
 
@@ -84,6 +85,7 @@ class Learner:
         )
         self.readout_error = np.full(cfg.training.nodes, cfg.noise.readout_error)
         self.y_train = self.data.y_train
+        self.mitigate = cfg.noise.mitigation == "calibrated"
 
     def initial_parameters(self) -> np.ndarray:
         """θ₀, shape (P,), from the run's ``init`` stream."""
@@ -118,7 +120,31 @@ class Learner:
         y = self.y_train[batches]  # (m, B)
         thetas = np.broadcast_to(theta, (m, theta.size)).copy()
         return self.model.loss_and_grad(
-            thetas, x, y, noise=noise, shots=self.cfg.training.shots, rng=rng
+            thetas,
+            x,
+            y,
+            noise=noise,
+            shots=self.cfg.training.shots,
+            rng=rng,
+            mitigate=self.mitigate,
+        )
+
+    def local_gradient_report(
+        self, theta: np.ndarray, participants: np.ndarray, batches: np.ndarray, rng
+    ) -> GradientReport:
+        """:meth:`local_gradients` (the same gradients, the same draws) with each participant's estimate of its
+        gradient's shot variance and noise bias (:func:`ceas.qnn.gradient_error.gradient_report`)."""
+        m = participants.size
+        thetas = np.broadcast_to(theta, (m, theta.size)).copy()
+        return gradient_report(
+            self.model,
+            thetas,
+            self.data.x_train[batches],
+            self.y_train[batches],
+            noise=self.node_noise(participants),
+            shots=self.cfg.training.shots,
+            rng=rng,
+            mitigate=self.mitigate,
         )
 
     def full_gradient(self, theta: np.ndarray) -> np.ndarray:

@@ -5,6 +5,11 @@ Participants compute gradients on their minibatches (finite shots, their own dep
 adversary (Definition 4) then replaces the Byzantine participants' updates, knowing every honest update of the round,
 and may inflate their stamps' claims. An honest node claims the ledger fidelity of its payload pairs.
 
+The stamp's φ (``consensus.stamp``) is either the paper's product S·F̂_Q·v² or, with ``"mse"``, the inverse of the
+node's own prediction of its update's mean-squared error as delivered: the plug-in shot variance and noise bias of
+its gradient (:mod:`ceas.qnn.gradient_error`) plus the quantum payload's variance at its scale, its S_p copies and the
+visibility it claims (:func:`ceas.broker.payload.payload_variance`).
+
 Every update travels in the protocol's declared range [−G, G] (G = ``broker.clip``): an honest node clips its own
 gradient, and the adversary keeps its finite updates inside it too, since the broker rejects a reply with any
 component outside (:func:`ceas.broker.transport.check_update`) -- a rational attacker sends the strongest update
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ceas.broker.configure import RoundPlan
+from ceas.broker.payload import payload_variance
 from ceas.broker.setup import BrokerContext, BrokerState
 from ceas.consensus.stamps import FidelityStamp
 from ceas.network.werner import fidelity_from_werner, stamp_weight, werner_from_fidelity
@@ -30,6 +36,8 @@ class Replies:
 
     Attributes
     ----------
+    batches : (m, B) int
+        The training-sample indices each participant's minibatch holds.
     byzantine : (m,) bool
         Which participants the adversary controls.
     losses : (m,) float
@@ -42,6 +50,7 @@ class Replies:
         What an honest node claims: the ledger fidelity of its payload pairs (1 with classical payloads).
     """
 
+    batches: np.ndarray
     byzantine: np.ndarray
     losses: np.ndarray
     updates: np.ndarray
@@ -63,13 +72,17 @@ def local_updates(
     m = part.size
     batches = learner.minibatches(part, rng)
     losses, grads = np.zeros(0), np.zeros((0, ctx.n_params))
-    if m:
+    own_error = np.zeros((m, ctx.n_params))
+    if m and cfg.consensus.stamp == "mse":
+        report = learner.local_gradient_report(theta, part, batches, rng)
+        losses, grads, own_error = report.loss, report.grad, report.mse
+    elif m:
         losses, grads = learner.local_gradients(theta, part, batches, rng)
-        if t % cfg.model.qfi_refresh_every == 0:
-            thetas = np.broadcast_to(theta, (m, theta.size))
-            state.qfi[part] = learner.model.qfi_summary(
-                thetas, ctx.x_probe, noise=learner.node_noise(part)
-            )
+    if m and t % cfg.model.qfi_refresh_every == 0:
+        thetas = np.broadcast_to(theta, (m, theta.size))
+        state.qfi[part] = learner.model.qfi_summary(
+            thetas, ctx.x_probe, noise=learner.node_noise(part)
+        )
     byz = ctx.is_byzantine[part]
     updates = grads.copy()
     if byz.any() and (~byz).any():
@@ -84,11 +97,17 @@ def local_updates(
         c = ctx.adversary.claims(StampClaims(fidelity=claim_fid[byz], qfi=claim_qfi[byz]))
         claim_fid[byz], claim_qfi[byz] = c.fidelity, c.qfi
     shots = cfg.training.shots or 1
+    if cfg.consensus.stamp == "mse":
+        # an inflating adversary also claims that its own gradient carries no error at all
+        own_error[byz & (claim_fid > ledger_fid)] = 0.0
+        phi = predicted_phi(ctx, updates, own_error, werner_from_fidelity(claim_fid))
+    else:
+        phi = stamp_weight(shots, claim_qfi, werner_from_fidelity(claim_fid))
     stamps = tuple(
         FidelityStamp(
             node=int(k),
             round=t,
-            phi=float(stamp_weight(shots, claim_qfi[i], werner_from_fidelity(claim_fid[i]))),
+            phi=float(phi[i]),
             qfi=float(claim_qfi[i]),
             fidelity=float(claim_fid[i]),
             shots=int(shots),
@@ -97,5 +116,38 @@ def local_updates(
         for i, k in enumerate(part)
     )
     return Replies(
-        byzantine=byz, losses=losses, updates=updates, stamps=stamps, ledger_fidelity=ledger_fid
+        batches=batches,
+        byzantine=byz,
+        losses=losses,
+        updates=updates,
+        stamps=stamps,
+        ledger_fidelity=ledger_fid,
     )
+
+
+MIN_MSE = 1e-12
+"""Floor of a predicted mean-squared error (an exact, noiseless, classical reply would predict 0, i.e. φ = ∞)."""
+
+
+def predicted_phi(
+    ctx: BrokerContext, updates: np.ndarray, own_error: np.ndarray, visibility: np.ndarray
+) -> np.ndarray:
+    """φ = 1 / predicted MSE per component of each update as delivered, shape (m,).
+
+    ``own_error`` (m, P) is the sender's predicted squared error of its gradient (shot variance + squared noise
+    bias); a quantum payload adds :func:`ceas.broker.payload.payload_variance` at the claimed ``visibility`` (m,).
+    A payload at visibility 0 carries nothing: φ = 0.
+    """
+    total = own_error.copy()
+    if ctx.copies:
+        w = np.asarray(visibility, float)
+        ok = w > 0
+        total[~ok] = np.inf
+        if ok.any():
+            cfg = ctx.cfg.broker
+            total[ok] += payload_variance(
+                updates[ok], w[ok, None], ctx.copies, cfg.clip, scale=cfg.payload_scale
+            )
+    mse = total.mean(axis=1) if total.size else np.zeros(updates.shape[0])
+    with np.errstate(divide="ignore"):
+        return np.where(np.isfinite(mse), 1.0 / np.maximum(mse, MIN_MSE), 0.0)

@@ -30,6 +30,12 @@ from ceas.config import RunConfig
 from ceas.rng import stream
 
 
+def round_streams(seed: int, t: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """The generators of round ``t``: the round's own and the adversary's (so an attack never shifts the honest
+    randomness of a round)."""
+    return stream(seed, "round", t), stream(seed, "adversary", t)
+
+
 class BrokerTrainer:
     """Data-level training through the network, the scheduler, authentication and robust consensus.
 
@@ -64,8 +70,8 @@ class BrokerTrainer:
         """Round ``t`` from parameters θ (shape (P,)): the five phases, one optimiser step, the metrics row."""
         if self.state is None:
             self.start()
-        ctx, state, seed = self.ctx, self.state, self.cfg.run.seed
-        rng, adversary_rng = stream(seed, "round", t), stream(seed, "adversary", t)
+        ctx, state = self.ctx, self.state
+        rng, adversary_rng = round_streams(self.cfg.run.seed, t)
         plan = configure(ctx, state, t, rng)
         replies = local_updates(ctx, state, plan, theta, rng, adversary_rng)
         delivered = transport(ctx, state, plan, replies, rng, adversary_rng)

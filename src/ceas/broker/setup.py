@@ -149,12 +149,15 @@ def initial_state(ctx: BrokerContext) -> BrokerState:
     f0 = net.table.f0[:n]
     v0 = werner_from_fidelity(f0)
     shots = cfg.training.shots or 1
+    # paper stamps start from what each node's noise and link allow; predicted-MSE stamps from no prior at all (the
+    # same φ for every node until it has sent a stamp)
+    phi = stamp_weight(shots, ctx.qfi_max, v0) if cfg.consensus.stamp == "paper" else np.ones(n)
     return BrokerState(
         network=net,
         macs=macs,
         verifier=Verifier(macs, max_stamp_bytes=cfg.security.max_stamp_bytes),
         trust=trust_from_params(cfg.consensus).reset(n),
-        phi=stamp_weight(shots, ctx.qfi_max, v0),
+        phi=phi,
         phi_visibility=v0.copy(),
         fid_estimate=f0.copy(),
         fid_upper=np.ones(n),

@@ -58,6 +58,12 @@ class ConsensusParams(BaseModel):
         True,
         description="SPEC §3: weights from verified stamps; false = the 'CEAS without weighting' ablation",
     )
+    stamp: Literal["paper", "mse"] = Field(
+        "paper",
+        description="SPEC §3: what φ predicts. 'paper': φ = S·F̂_Q·v² (the paper's product form); 'mse': 1 / the "
+        "node's predicted mean-squared error of its update as delivered (shots, noise bias, payload scale, copies "
+        "and visibility), see docs/consensus.md for the in-situ calibration of both",
+    )
     trim_fraction: float = Field(
         0.3,
         ge=0.0,

@@ -275,6 +275,7 @@ def verify_stamps(
     assigned_shots: int | np.ndarray | None = None,
     current_round: int | None = None,
     phi_rtol: float = 1e-9,
+    phi_cap=None,
 ) -> VerifiedStamps:
     """Verify n stamps at once against the broker's own measurements (vectorised over stamps).
 
@@ -295,6 +296,10 @@ def verify_stamps(
         The round being aggregated; stamps of other rounds are rejected (φ = 0).
     phi_rtol : float
         Relative slack before a claimed φ above the recomputed one is reported.
+    phi_cap : float or ndarray (n,), optional
+        For stamps whose φ is a predicted inverse MSE (``consensus.stamp = "mse"``) rather than S·F̂_Q·v²: the
+        largest φ the verifier can grant each stamp (the inverse of the error floor it can prove; ``inf`` where it
+        can prove none). φ is then min(claimed φ, cap) instead of min(claimed, recomputed).
 
     Returns
     -------
@@ -347,7 +352,12 @@ def verify_stamps(
         )
         shots_high = claim_shots > assigned
         shots = np.minimum(claim_shots, assigned)
-    recomputed = stamp_weight(shots, qfi, werner_from_fidelity(fidelity))
+    if phi_cap is None:
+        recomputed = stamp_weight(shots, qfi, werner_from_fidelity(fidelity))
+    else:
+        recomputed = np.broadcast_to(np.asarray(phi_cap, dtype=np.float64), (n,))
+        if np.any(np.isnan(recomputed)) or np.any(recomputed < 0):
+            raise ValidationError(f"phi_cap must be in [0, inf], got {phi_cap!r}")
     phi_high = claim_phi > recomputed * (1.0 + phi_rtol)
     # A node may understate its own confidence (it only lowers its weight); it can never overstate it.
     phi = np.minimum(claim_phi, recomputed)

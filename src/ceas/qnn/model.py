@@ -100,6 +100,8 @@ class QNNModel:
         noise: NodeNoise | None = None,
         shots: int | None = None,
         rng: np.random.Generator | None = None,
+        *,
+        mitigate: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean loss over each node's samples and its gradient.
 
@@ -118,6 +120,9 @@ class QNNModel:
             parameter-shift gradients (2P+1 expectations per sample).
         rng : numpy.random.Generator
             Required with ``shots``.
+        mitigate : bool
+            The node undoes its known noise contraction c = (1-p)^L(1-2r): its estimated expectations and
+            Jacobian are divided by c before the loss (with exact expectations: the noiseless loss and gradient).
 
         Returns
         -------
@@ -135,10 +140,14 @@ class QNNModel:
             shots = positive_int("shots", shots)
             generator("rng", rng)
             e_hat, j_hat = sim.parameter_shift(theta, x, shots=shots, rng=rng, noise=noise)
+            if mitigate:
+                e_hat, j_hat = e_hat / factor[:, None, None], j_hat / factor[:, None, None, None]
             loss = self.loss.value(e_hat, labels).mean(axis=1)
             d = self.loss.derivative(e_hat, labels)  # (N, B, O)
             grad = np.einsum("kbo,kbop->kp", d, j_hat) / n_samples
             return loss, grad
+        if mitigate:
+            factor = np.ones(n_nodes)
 
         per_sample_loss = np.empty((n_nodes, n_samples))
 
