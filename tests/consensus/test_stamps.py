@@ -38,7 +38,7 @@ def test_visibility_closed_form_and_endpoints():
 
 
 def test_visibility_rejects_unphysical_fidelity():
-    with pytest.raises(ValidationError, match=r"fidelity must be <= 1, got maximum 1.3"):
+    with pytest.raises(ValidationError, match=r"fidelity must be in \[0.25, 1\], got 1.3"):
         visibility(1.3)
 
 

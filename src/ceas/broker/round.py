@@ -64,6 +64,22 @@ def _fidelity(w: np.ndarray) -> np.ndarray:
     return (3.0 * np.asarray(w) + 1.0) / 4.0
 
 
+def _is_star(graph, n: int) -> bool:
+    """Every QPU 0..n-1 joined to the one broker by one link, and nothing else."""
+    from ceas.network.topology import broker_node
+
+    hub = broker_node(graph)
+    return graph.number_of_edges() == n and all(graph.has_edge(k, hub) for k in range(n))
+
+
+def _not_star(cfg: RunConfig) -> None:
+    raise ConfigError(
+        f"network.topology.kind: {cfg.network.topology.kind!r} is not allowed with broker.enabled = true; "
+        "allowed: a star of the QPUs around the broker (routes over repeaters are simulated by "
+        "`ceas network simulate` only so far)"
+    )
+
+
 @dataclass
 class BrokerState:
     """Everything of the broker that evolves across rounds (pickled into the checkpoint)."""
@@ -86,11 +102,8 @@ class BrokerTrainer(DataLevelTrainer):
 
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
-        if cfg.network.topology.kind != "star":
-            raise ConfigError(
-                f"network.topology.kind: {cfg.network.topology.kind!r} is not allowed with broker.enabled = true; "
-                "allowed: 'star' (routes over repeaters are simulated by `ceas network simulate` only so far)"
-            )
+        if cfg.network.topology.kind in ("grid", "waxman", "random_geometric"):
+            _not_star(cfg)
         seed = cfg.run.seed
         n = cfg.training.nodes
         self.policy = make_policy(cfg.scheduling.policy, cfg.scheduling)
@@ -101,7 +114,7 @@ class BrokerTrainer(DataLevelTrainer):
         self.is_byzantine = np.zeros(n, bool)
         self.is_byzantine[self.byzantine] = True
         self.adversary = make_adversary(
-            cfg.security.attacks, cfg.security.attack, aggregator=self.aggregation.as_rule()
+            cfg.security.attacks, cfg.security.attack_params, aggregator=self.aggregation.as_rule()
         )
         # label-flip and other data attacks poison the Byzantine nodes' shards once, at the start
         poison_rng = stream(seed, "poison")
@@ -126,6 +139,8 @@ class BrokerTrainer(DataLevelTrainer):
         cfg = self.cfg
         n = cfg.training.nodes
         net = QuantumNetwork.from_params(cfg.network, stream(cfg.run.seed, "network"))
+        if not _is_star(net.graph, n):  # a GraphML file or a plugin topology may be a star too
+            _not_star(cfg)
         net.preshare_keys(cfg.security.seed_key_bits)
         macs = {
             k: OneTimeMac(

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
+from ceas._validate import check_values, lookup
 from ceas.errors import ValidationError
-from ceas.network._validate import check_values, lookup
 from ceas.network.params import LinkParams, MemoryParams
 from ceas.network.werner import _cutoff_age
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ceas.network._validate import lookup
+from ceas._validate import lookup
 from ceas.network.werner import _basis_error_rates, _bell_correlations
 
 __all__ = ["VERIFICATION_TESTS", "VerificationResult", "clopper_pearson", "run_verification"]
