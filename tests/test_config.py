@@ -221,7 +221,12 @@ def test_error_formatter_reads_allowed_from_schema():
 
     assert allowed(RunConfig, ("model", "n_qubits")) == "integer in [1, 20]"
     assert allowed(RunConfig, ("data", "alpha")).startswith("float in (0, ")
-    assert "'ring'" in allowed(RunConfig, ("model", "entangler"))
+    assert "'iid'" in allowed(RunConfig, ("data", "partition"))
+    # registry names (plugins add more) list themselves with the closest suggestion
+    with pytest.raises(
+        ConfigError, match=r"model.entangler: entangler 'rnig' is unknown \(did you mean 'ring'"
+    ):
+        load_config("quick", ["model.entangler=rnig"])
     assert allowed(RunConfig, ("network", "memory", "slots")).startswith("integer in [")
 
 

@@ -7,16 +7,38 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
+def _examples() -> list[str]:
+    text = (DOCS / "extending.md").read_text()
+    return [block.split("```")[0] for block in text.split("```python\n")[1:]]
+
+
+def test_extending_rule_example_registers_passes_check_and_runs_from_a_config(tmp_path):
+    from ceas.config import load_config
+    from ceas.consensus import AGGREGATORS, check_aggregator
+    from ceas.consensus.params import aggregator_from_params
+
+    namespace: dict = {}
+    try:
+        exec(compile(_examples()[0], "extending.md", "exec"), namespace)  # noqa: S102 - our own doc example
+        check_aggregator(namespace["ShrunkMidrange"]())
+        cfg = load_config(
+            "paper",
+            ["consensus.aggregator=doc-shrunk-midrange", "consensus.aggregator_params.shrink=0.5"],
+        )
+        assert aggregator_from_params(cfg.consensus).shrink == 0.5
+    finally:
+        AGGREGATORS.pop("doc-shrunk-midrange", None)
+
+
 def test_extending_policy_example_passes_check_policy():
     from ceas.scheduling import check_policy
     from ceas.scheduling.params import SchedulingParams
-    from ceas.scheduling.registry import _REGISTRY
+    from ceas.scheduling.registry import POLICIES
 
-    source = (DOCS / "extending.md").read_text().split("```python\n")[1].split("```")[0]
     namespace: dict = {}
-    _REGISTRY.pop("fewest-pairs", None)
+    POLICIES.pop("fewest-pairs", None)
     try:
-        exec(compile(source, "extending.md", "exec"), namespace)  # noqa: S102 - runs our own doc example
+        exec(compile(_examples()[1], "extending.md", "exec"), namespace)  # noqa: S102 - our own doc example
         check_policy(namespace["FewestPairs"](SchedulingParams()))
     finally:
-        _REGISTRY.pop("fewest-pairs", None)
+        POLICIES.pop("fewest-pairs", None)

@@ -62,10 +62,10 @@ def test_a_registered_rule_and_attack_run_from_a_config(registered, tmp_path):
 
 def test_names_not_registered_are_one_line_config_errors():
     with pytest.raises(
-        ConfigError, match="consensus.aggregator: 'midrange' is not allowed; allowed: one of"
+        ConfigError, match="consensus.aggregator: aggregator 'midrange' is unknown; allowed: one of"
     ):
         load_config("quick", ['consensus.aggregator="midrange"'])
-    with pytest.raises(ConfigError, match="security.attacks: 'zeros' is not allowed"):
+    with pytest.raises(ConfigError, match="security.attacks: attack 'zeros' is unknown"):
         load_config("quick", ['security.attacks=["zeros"]'])
 
 

@@ -1,6 +1,6 @@
 """The package's layers import downwards only (DESIGN.md): a test over every import statement in src/ceas.
 
-Order, lowest first: the shared base (errors, rng, validation, lazy imports); qnn and network; scheduling, security, consensus and
+Order, lowest first: the shared base (errors, rng, validation, lazy imports, the registry recipe, plugin loading); qnn and network; scheduling, security, consensus and
 partitions; config (which gathers every layer's parameters); the broker (the one place that wires the layers);
 experiment and cli on top. A module may import its own package and anything lower; within one rank only the pairs
 listed in SIDEWAYS (the base units of rank 0 form one layer). Imports inside functions count too.
@@ -21,6 +21,8 @@ RANK = {
     "rng": 0,
     "_validate": 0,
     "_lazy": 0,
+    "registry": 0,
+    "plugins": 0,
     "qnn": 1,
     "network": 1,
     "scheduling": 2,

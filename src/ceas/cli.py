@@ -35,6 +35,24 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="override a value: section.key=value (repeatable)"),
 ]
+PluginOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plugin",
+        "-p",
+        help="import a module that registers aggregators, attacks, policies, topologies, entanglers or partition "
+        "schemes (repeatable; entry points of group ceas.plugins load always)",
+    ),
+]
+
+
+def _config(config: str, overrides: list[str] | None, plugins: list[str] | None):
+    """Load the plugins (entry points and --plugin), then the config they may name."""
+    from ceas.config import load_config
+    from ceas.plugins import activate
+
+    activate(plugins or [])
+    return load_config(config, overrides or [])
 
 
 @app.command()
@@ -48,12 +66,12 @@ def run(
         bool, typer.Option("--overwrite", help="replace an existing run folder")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    plugin: PluginOpt = None,
 ) -> None:
     """Train as configured; results go to <run.out_dir>/<run.name>/."""
-    from ceas.config import load_config
     from ceas.experiment.runner import run as run_experiment
 
-    cfg = load_config(config, set_ or [])
+    cfg = _config(config, set_, plugin)
     result = run_experiment(cfg, resume=resume, overwrite=overwrite, progress=not quiet)
     s = result.summary
     acc = s["final_test_accuracy"]
@@ -64,20 +82,18 @@ def run(
 
 
 @app.command()
-def validate(config: ConfigArg, set_: SetOpt = None) -> None:
+def validate(config: ConfigArg, set_: SetOpt = None, plugin: PluginOpt = None) -> None:
     """Check a config file (and overrides) without running anything."""
-    from ceas.config import load_config
-
-    cfg = load_config(config, set_ or [])
+    cfg = _config(config, set_, plugin)
     typer.echo(f"{config}: valid (digest {cfg.digest()[:12]})")
 
 
 @app.command()
-def show(config: ConfigArg, set_: SetOpt = None) -> None:
+def show(config: ConfigArg, set_: SetOpt = None, plugin: PluginOpt = None) -> None:
     """Print the fully resolved configuration as TOML (defaults filled in)."""
-    from ceas.config import load_config, to_toml
+    from ceas.config import to_toml
 
-    typer.echo(to_toml(load_config(config, set_ or [])), nl=False)
+    typer.echo(to_toml(_config(config, set_, plugin)), nl=False)
 
 
 @app.command()
@@ -110,13 +126,18 @@ def reproduce(
     fresh: Annotated[
         bool,
         typer.Option(
-            "--fresh", help="rerun every run instead of reusing finished ones (after a code change)"
+            "--fresh",
+            help="rerun every run instead of reusing finished ones (a finished run is reused only for the same "
+            "config, code version and plugins)",
         ),
     ] = False,
+    plugin: PluginOpt = None,
 ) -> None:
     """Reproduce the headline comparison (CEAS vs random selection and oblivious baselines under attack)."""
     from ceas.experiment.reproduce import reproduce as run_reproduce
+    from ceas.plugins import activate
 
+    activate(plugin or [])
     res = run_reproduce(
         "paper",
         quick=quick,
@@ -153,13 +174,18 @@ def sweep(
     fresh: Annotated[
         bool,
         typer.Option(
-            "--fresh", help="rerun every run instead of reusing finished ones (after a code change)"
+            "--fresh",
+            help="rerun every run instead of reusing finished ones (a finished run is reused only for the same "
+            "config, code version and plugins)",
         ),
     ] = False,
+    plugin: PluginOpt = None,
 ) -> None:
     """Vary one value (Byzantine fraction, coherence, Dirichlet alpha, attack, N, ...) and compare scenarios at each."""
     from ceas.experiment.sweep import sweep as run_sweep
+    from ceas.plugins import activate
 
+    activate(plugin or [])
     res = run_sweep(
         "paper",
         vary,
@@ -190,14 +216,14 @@ def network_simulate(
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="write a PNG of the report here")] = None,
     set_: SetOpt = None,
+    plugin: PluginOpt = None,
 ) -> None:
     """Simulate the network under a simple demand; print per-link supply, fidelity at use, expiries, utilisation."""
     from rich.console import Console
 
-    from ceas.config import load_config
     from ceas.network.simulate import Demand, plot_report, report_table, simulate
 
-    cfg = load_config(config, set_ or [])
+    cfg = _config(config, set_, plugin)
     report = simulate(
         cfg.network,
         duration,

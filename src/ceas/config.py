@@ -12,20 +12,18 @@ Errors are reported by one formatter, :func:`format_error`, as one line per offe
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
-import types
 import typing
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import annotated_types
 import pydantic
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ceas._validate import _field_at, _short, allowed, format_error, unknown_name
 from ceas.consensus.params import ConsensusParams
 from ceas.errors import ConfigError
 from ceas.network.params import NetworkParams
@@ -34,6 +32,7 @@ from ceas.scheduling.params import SchedulingParams
 from ceas.security.params import SecurityParams
 
 PRESETS = ("paper", "quick")
+__all__ = ["PRESETS", "RunConfig", "allowed", "format_error", "load_config", "to_toml", "validate"]
 
 # Largest state the batched simulator may allocate, in bytes (nodes x samples x 2^n complex128, a few live buffers).
 STATE_MEMORY_LIMIT_BYTES = 8 * 2**30
@@ -127,11 +126,11 @@ class NoiseSection(_Section):
     readout_error: float = Field(
         0.0, ge=0, le=0.5, description="optional symmetric readout flip probability"
     )
-    mitigation: Literal["none", "calibrated"] = Field(
-        "none",
+    mitigation: Literal["off", "calibrated"] = Field(
+        "off",
         description="SPEC §3: 'calibrated' = each node divides its measured expectations by its own known "
         "contraction (1-p)^L(1-2r) before the loss, so its gradient is unbiased for the noiseless one at 1/c^2 "
-        "the shot variance; 'none' = it sends what it measures",
+        "the shot variance; 'off' = it sends what it measures",
     )
 
     @model_validator(mode="after")
@@ -277,12 +276,7 @@ _DATASET_SHAPES: dict[str, tuple[int, int]] = {}
 _WITHOUT_BROKER_READS = {
     "scheduling.participants",
     "consensus.aggregator",
-    "consensus.trim_fraction",
-    "consensus.multi_krum_m",
-    "consensus.geomed_max_iter",
-    "consensus.geomed_tol",
-    "consensus.clip_radius",
-    "consensus.clip_iterations",
+    "consensus.aggregator_params",
     "network.topology.n_nodes",  # derived from training.nodes
     "security.byzantine_fraction",  # checked on its own: must be 0
     "broker.enabled",
@@ -361,111 +355,6 @@ def _ignored_by_mode(cfg: RunConfig) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _field_at(model: type[BaseModel], loc: tuple) -> pydantic.fields.FieldInfo | None:
-    info = None
-    current: Any = model
-    for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return info
-        info = current.model_fields.get(str(part))
-        if info is None:
-            return None
-        current = info.annotation
-    return info
-
-
-def _with_constraints(kind: str, metadata: Any) -> str:
-    """Append the bounds and length limits found in ``metadata`` to a type description."""
-    lo = hi = None
-    lo_open = hi_open = False
-    min_len = max_len = None
-    for meta in metadata:
-        if isinstance(meta, annotated_types.Ge):
-            lo = meta.ge
-        elif isinstance(meta, annotated_types.Gt):
-            lo, lo_open = meta.gt, True
-        elif isinstance(meta, annotated_types.Le):
-            hi = meta.le
-        elif isinstance(meta, annotated_types.Lt):
-            hi, hi_open = meta.lt, True
-        elif isinstance(meta, annotated_types.MinLen):
-            min_len = meta.min_length
-        elif isinstance(meta, annotated_types.MaxLen):
-            max_len = meta.max_length
-    if lo is not None or hi is not None:
-        left = "(-inf" if lo is None else ("(" if lo_open else "[") + str(lo)
-        right = "inf)" if hi is None else str(hi) + (")" if hi_open else "]")
-        kind = f"{kind} in {left}, {right}"
-    if min_len or max_len:
-        kind = f"{kind} with {min_len or 0} to {max_len if max_len is not None else 'any number of'} items"
-    return kind
-
-
-def _describe_type(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin is Annotated:
-        return _with_constraints(_describe_type(args[0]), args[1:])
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe_type(a) for a in args)
-    if origin is list:
-        return f"a list of {_describe_type(args[0])}" if args else "a list"
-    names = {
-        int: "integer",
-        float: "float",
-        str: "string",
-        bool: "true or false",
-        type(None): "none",
-    }
-    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
-
-
-def allowed(model: type[BaseModel], loc: tuple) -> str:
-    """What a field accepts, read from its annotation and constraints (e.g. ``integer in [1, 20]``)."""
-    info = _field_at(model, loc)
-    if info is None:
-        return "a known key"
-    return _with_constraints(_describe_type(info.annotation), info.metadata)
-
-
-def _valid_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    parent = _field_at(model, loc[:-1]) if len(loc) > 1 else None
-    cls = parent.annotation if parent is not None else model
-    if isinstance(cls, type) and issubclass(cls, BaseModel):
-        return list(cls.model_fields)
-    return []
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def format_error(model: type[BaseModel], err: dict) -> str:
-    """One line for one pydantic error: field path, value received, what is allowed."""
-    loc = tuple(err.get("loc", ()))
-    path = ".".join(str(p) for p in loc) or "config"
-    kind = err.get("type", "")
-    msg = err.get("msg", "")
-    if kind == "extra_forbidden":
-        keys = _valid_keys(model, loc)
-        hint = difflib.get_close_matches(str(loc[-1]), keys, n=1)
-        sugg = f" (did you mean {hint[0]!r}?)" if hint else ""
-        return f"{path}: unknown key{sugg}; valid keys here: {', '.join(keys)}"
-    if kind == "value_error":
-        text = msg.removeprefix("Value error, ")
-        head = text.split(" ")[0]
-        if not head.endswith(":"):
-            return f"{path}: {text}"
-        # a section's own rule names its field bare ("n_repeaters: ..."): complete the path
-        return text if "." in head or not loc else f"{path}.{text}"
-    if kind == "missing":
-        return f"{path}: required key is missing; allowed: {allowed(model, loc)}"
-    return f"{path}: {_short(err.get('input'))} is not allowed; allowed: {allowed(model, loc)}"
-
-
 def validate(data: dict[str, Any]) -> RunConfig:
     """Build a RunConfig from plain data, turning every validation failure into one ConfigError."""
     if not isinstance(data, dict):
@@ -485,11 +374,7 @@ def validate(data: dict[str, Any]) -> RunConfig:
 def preset_text(name: str) -> str:
     """The TOML text of a built-in preset (``paper`` or ``quick``)."""
     if name not in PRESETS:
-        hint = difflib.get_close_matches(name, PRESETS, n=1)
-        raise ConfigError(
-            f"preset {name!r} is unknown; allowed: one of {', '.join(PRESETS)}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-        )
+        raise ConfigError(str(unknown_name("preset", name, PRESETS)))
     return resources.files("ceas.presets").joinpath(f"{name}.toml").read_text()
 
 

@@ -201,7 +201,7 @@ def test_krum_f_from_fraction_at_call_time():
         (lambda: Mean()(np.zeros(3)), "mean: updates must be a 2-D array, got shape (3,)"),
         (
             lambda: WeightedMean()(np.zeros((2, 3)), np.array([1.0, -1.0])),
-            "weighted-mean: weights must be >= 0, got minimum -1",
+            "weighted-mean: weights must be in [0, inf), got -1",
         ),
         (
             lambda: WeightedMean()(np.zeros((2, 3)), np.zeros(2)),

@@ -66,7 +66,7 @@ def test_tiny_sweep_writes_a_table_per_value_and_scenario(tmp_path, capsys):
         (["--vary", "security.byzantine_fraction=0,2"], "byzantine_fraction"),
         (
             ["--vary", "security.byzantine_fraction=0", "--scenarios", "ceas,nope"],
-            "unknown scenario 'nope'",
+            "scenario 'nope' is unknown",
         ),
         (["--vary", "nosuch.key=1,2"], "nosuch"),
     ],

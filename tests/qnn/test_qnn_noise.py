@@ -112,5 +112,5 @@ def test_depolarised_qfi_limits_and_validation():
     np.testing.assert_allclose(depolarised_qfi(f, 0.5, 2), f / 4)
     with pytest.raises(ValidationError, match=r"q must be in \[0, 1\], got 1.5"):
         depolarised_qfi(f, 1.5, 4)
-    with pytest.raises(ValidationError, match=r"dim must be an integer in \[2, inf\], got 1"):
+    with pytest.raises(ValidationError, match=r"dim must be an integer in \[2, inf\), got 1"):
         depolarised_qfi(f, 0.5, 1)

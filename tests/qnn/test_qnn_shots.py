@@ -27,8 +27,8 @@ def test_sample_expval_grid_extremes_and_moments():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((np.array([0.5]), 0), "shots must be an integer in [1, inf], got 0"),
-        ((np.array([0.5]), 2.5), "shots must be an integer, got 2.5"),
+        ((np.array([0.5]), 0), "shots must be an integer in [1, inf), got 0"),
+        ((np.array([0.5]), 2.5), "shots must be an integer in [1, inf), got 2.5"),
         ((np.array([1.2]), 10), "e_true must be in [-1, 1], got 1.2"),
     ],
 )

@@ -27,7 +27,7 @@ def test_unknown_policy_suggests_closest_name():
     with pytest.raises(UnknownNameError) as err:
         make_policy("cea")
     assert str(err.value).startswith(
-        "unknown scheduling policy 'cea'; did you mean 'ceas'? (valid: ceas, "
+        "scheduling policy 'cea' is unknown (did you mean 'ceas'?); allowed: one of ceas, "
     )
     with pytest.raises(UnknownNameError) as err:
         make_policy("greedy")

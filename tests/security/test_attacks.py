@@ -35,7 +35,6 @@ from ceas.security.attacks import (
 from ceas.security.checks import check_attack
 from ceas.security.mac import OneTimeMac
 from ceas.security.messages import Reason, Signer, Verifier
-from ceas.security.params import ATTACK_NAMES, AttackParams
 
 # Honest updates whose mean and population std are easy by hand: mu = (3, 6), sigma = (sqrt(8/3), sqrt(32/3)).
 HONEST = np.array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]])
@@ -181,32 +180,38 @@ def test_adaptive_directions():
 
 
 def test_registry_matches_the_config_names_and_every_attack_passes_the_checker():
-    assert tuple(ATTACKS) == ATTACK_NAMES
-    for name in ATTACK_NAMES:
-        attack = make_attack(name, AttackParams(), aggregator=mean_rule)
+    for name in ATTACKS.names():
+        attack = make_attack(name, None, aggregator=mean_rule)
         assert attack.name == name
         check_attack(attack)
 
 
 def test_make_attack_uses_the_hyperparameters():
-    params = AttackParams(negative_scale=3.0, ipm_epsilon=0.5, alie_z=2.0, hoarding_multiplier=2.0)
+    snm = make_attack("scaled-negative-mean", {"negative_scale": 3.0})
+    np.testing.assert_allclose(snm(HONEST, 1, rng()), [-3 * MU])
     np.testing.assert_allclose(
-        make_attack("scaled-negative-mean", params)(HONEST, 1, rng()), [-3 * MU]
+        make_attack("ipm", {"ipm_epsilon": 0.5})(HONEST, 1, rng()), [-0.5 * MU]
     )
-    np.testing.assert_allclose(make_attack("ipm", params)(HONEST, 1, rng()), [-0.5 * MU])
-    np.testing.assert_allclose(make_attack("alie", params)(HONEST, 1, rng()), [MU - 2 * SIGMA])
-    np.testing.assert_array_equal(make_attack("pair-hoarding", params).demand(np.array([2])), [4])
-    inner = make_attack(
-        "equivocation", AttackParams(equivocation_inner="ipm", ipm_epsilon=0.5)
-    ).inner
-    assert isinstance(inner, IPM) and inner.epsilon == 0.5
+    np.testing.assert_allclose(
+        make_attack("alie", {"alie_z": 2.0})(HONEST, 1, rng()), [MU - 2 * SIGMA]
+    )
+    hoard = make_attack("pair-hoarding", {"hoarding_multiplier": 2.0})
+    np.testing.assert_array_equal(hoard.demand(np.array([2])), [4])
+    inner = make_attack("equivocation", {"equivocation_inner": "ipm"}).inner
+    assert (
+        isinstance(inner, IPM) and inner.epsilon == 0.1
+    )  # the inner attack keeps its own defaults
+    with pytest.raises(
+        ValueError, match="security.attack_params.ipm.negative_scale: unknown key; attack 'ipm'"
+    ):
+        make_attack("ipm", {"negative_scale": 3.0})
 
 
 def test_unknown_names_suggest_the_closest():
     with pytest.raises(UnknownNameError) as caught:
         make_attack("sign-flp")
     assert str(caught.value).startswith(
-        "unknown attack 'sign-flp'; did you mean 'sign-flip'? valid attacks: "
+        "attack 'sign-flp' is unknown (did you mean 'sign-flip'?); allowed: one of adaptive, alie"
     )
     with pytest.raises(
         ValidationError,

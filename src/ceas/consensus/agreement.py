@@ -40,7 +40,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ceas.consensus._validate import check_int
+from ceas._validate import check_int
 from ceas.errors import ValidationError
 
 __all__ = [

@@ -6,31 +6,19 @@ Bounds and option sets sit on the fields, so the config layer (and its fuzz test
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ceas.consensus.aggregators import Aggregator, make_aggregator
+from ceas.consensus.aggregators import Aggregator, build_aggregator
 from ceas.consensus.robust import FidelityWeightedAggregation
 from ceas.consensus.trust import TrustTracker
 
 __all__ = [
-    "AggregatorName",
     "ConsensusParams",
     "aggregation_from_params",
     "aggregator_from_params",
     "trust_from_params",
-]
-
-AggregatorName = Literal[
-    "mean",
-    "weighted-mean",
-    "trimmed-mean",
-    "median",
-    "krum",
-    "multi-krum",
-    "geometric-median",
-    "centered-clipping",
 ]
 
 
@@ -42,7 +30,12 @@ class ConsensusParams(BaseModel):
     aggregator: str = Field(
         "trimmed-mean",
         description="SPEC §3: the CEAS default is the fidelity-weighted coordinate-wise trimmed mean; any name "
-        "registered in ceas.consensus.aggregators.AGGREGATORS (built-in: AggregatorName)",
+        "registered in ceas.consensus.aggregators.AGGREGATORS",
+    )
+    aggregator_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="hyperparameters of the chosen rule, checked against its own Params (e.g. trim for "
+        "trimmed-mean, f and m for multi-krum); unset ones take the rule's defaults",
     )
 
     @field_validator("aggregator")
@@ -50,9 +43,7 @@ class ConsensusParams(BaseModel):
     def _registered_rule(cls, value: str) -> str:
         from ceas.consensus.aggregators import AGGREGATORS
 
-        if value not in AGGREGATORS:
-            raise ValueError(f"{value!r} is not allowed; allowed: one of {', '.join(AGGREGATORS)}")
-        return value
+        return AGGREGATORS.check_name(value)
 
     fidelity_weighting: bool = Field(
         True,
@@ -63,13 +54,6 @@ class ConsensusParams(BaseModel):
         description="SPEC §3: what φ predicts. 'paper': φ = S·F̂_Q·v² (the paper's product form); 'mse': 1 / the "
         "node's predicted mean-squared error of its update as delivered (shots, noise bias, payload scale, copies "
         "and visibility), see docs/consensus.md for the in-situ calibration of both",
-    )
-    trim_fraction: float = Field(
-        0.3,
-        ge=0.0,
-        lt=0.5,
-        description="[D] weight mass cut per tail = 3 of the 10 default participants: random selection puts >= 3 "
-        "of the 10 Byzantine of 50 in a round 31 % of the time, >= 4 only 10 % (hypergeometric)",
     )
     norm_bound: bool = Field(
         True,
@@ -85,31 +69,6 @@ class ConsensusParams(BaseModel):
         description="[D] c in w_k <= c/|A|: an undetected stamp inflation gains at most 2x the fair share; the "
         "largest honest weight among 10 nodes (p ~ U[0, 0.2], F ~ U[0.8, 0.95]) is 1.5x (median) to 2x (99th "
         "pct.) the fair share",
-    )
-    multi_krum_m: int | None = Field(
-        None,
-        ge=1,
-        le=100_000,
-        description="updates averaged by multi-krum; none = n - f (El Mhamdi et al. 2018)",
-    )
-    geomed_max_iter: int = Field(
-        100,
-        ge=1,
-        le=100_000,
-        description="[D] Weiszfeld iterations; converges to 1e-10 well within 100 here",
-    )
-    geomed_tol: float = Field(
-        1e-10, gt=0.0, le=1.0, description="[D] Weiszfeld stop: step / data spread"
-    )
-    clip_radius: float = Field(
-        1.0,
-        gt=0.0,
-        le=1e6,
-        description="[D] centred-clipping tau in gradient units: payload components are clipped to [-G, G] with "
-        "G of order 1 (SPEC §4)",
-    )
-    clip_iterations: int = Field(
-        3, ge=1, le=1000, description="centred-clipping L; Karimireddy et al. (2021) use 1 to 3"
     )
     trust_rate: float = Field(
         0.2,
@@ -168,6 +127,16 @@ class ConsensusParams(BaseModel):
     )
 
     @model_validator(mode="after")
+    def _rule_params(self) -> ConsensusParams:
+        from ceas.consensus.aggregators import AGGREGATORS
+
+        hyper = AGGREGATORS.params(
+            self.aggregator, self.aggregator_params, "consensus.aggregator_params"
+        )
+        object.__setattr__(self, "aggregator_params", hyper.model_dump(exclude_unset=True))
+        return self
+
+    @model_validator(mode="after")
     def _evidence_fields(self) -> ConsensusParams:
         if self.trust_metric != "evidence":
             default = ConsensusParams.model_construct()
@@ -182,19 +151,14 @@ class ConsensusParams(BaseModel):
 
 
 def aggregator_from_params(params: ConsensusParams, byzantine_fraction: float = 0.2) -> Aggregator:
-    """The robust rule named by ``params.aggregator`` with its hyperparameters from the section.
+    """The robust rule named by ``params.aggregator`` with its hyperparameters from ``params.aggregator_params``.
 
     ``byzantine_fraction`` is the run's one Byzantine fraction (``security.byzantine_fraction``): rules that need f
-    (Krum, Multi-Krum) use f = floor(fraction * n) of the updates they receive.
+    (Krum, Multi-Krum) use f = floor(fraction * n) of the updates they receive unless their own ``f`` is set.
     """
-    hyper = {
-        "trimmed-mean": {"trim": params.trim_fraction},
-        "krum": {"byzantine_fraction": byzantine_fraction},
-        "multi-krum": {"byzantine_fraction": byzantine_fraction, "m": params.multi_krum_m},
-        "geometric-median": {"max_iter": params.geomed_max_iter, "tol": params.geomed_tol},
-        "centered-clipping": {"tau": params.clip_radius, "iterations": params.clip_iterations},
-    }.get(params.aggregator, {})
-    return make_aggregator(params.aggregator, **hyper)
+    return build_aggregator(
+        params.aggregator, params.aggregator_params, byzantine_fraction=byzantine_fraction
+    )
 
 
 def aggregation_from_params(

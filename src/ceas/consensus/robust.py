@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ceas.consensus._validate import check_array, check_real
+from ceas._validate import check_array, check_real
 from ceas.consensus.aggregators import Aggregator
 from ceas.consensus.stamps import cap_weights
 from ceas.errors import ValidationError

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ceas.consensus._validate import check_array, check_int, check_real
+from ceas._validate import check_array, check_int, check_real
 from ceas.errors import ValidationError
 from ceas.network.werner import stamp_weight, werner_from_fidelity
 

@@ -65,7 +65,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ceas._lazy import lazy_import
-from ceas.consensus._validate import check_array, check_int, check_real
+from ceas._validate import check_array, check_int, check_real
 from ceas.errors import ProtocolError, ValidationError
 
 stats = lazy_import("scipy.stats")

@@ -13,8 +13,8 @@ ceas-no-weighting         ceas                   trimmed mean        none
 ceas-no-scheduling        random                 trimmed mean        stamps
 ========================  =====================  ==================  =========
 
-Every run is an ordinary run folder under ``<out>/<scenario>-s<seed>``; a finished run is reused (same config
-digest), so a killed ``reproduce`` resumes where it stopped. Results: ``results.json`` (per run and aggregated, mean
+Every run is an ordinary run folder under ``<out>/<scenario>-s<seed>``; a finished run is reused when its config,
+code version and plugins match (so a killed ``reproduce`` resumes where it stopped, and a code change reruns it). Results: ``results.json`` (per run and aggregated, mean
 and 95 % interval over seeds), ``report.md`` and ``accuracy.png`` (Fig. 4: accuracy against round).
 """
 
@@ -87,22 +87,34 @@ def plan(base: str, *, quick: bool, seeds: int, out: Path, overrides: list[str])
     return runs
 
 
-def _run_one(cfg: RunConfig) -> dict[str, Any]:
-    from ceas.experiment.runner import run, run_dir_of
+def _same_run(record: dict[str, Any], cfg: RunConfig, made_by: dict[str, Any]) -> bool:
+    """A summary or checkpoint of this very config, made by this code version with these plugins."""
+    return (
+        record.get("config_digest") == cfg.digest()
+        and record.get("code_version") == made_by["code_version"]
+        and record.get("plugins") == made_by["plugins"]
+    )
 
+
+def _run_one(cfg: RunConfig, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
+    from ceas.experiment.runner import run, run_dir_of
+    from ceas.plugins import activate, provenance
+
+    activate(plugins)  # a worker process registers the plugins its config names
+    made_by = provenance()
     folder = run_dir_of(cfg)
     summary = folder / store.SUMMARY
     if summary.exists():
         done = json.loads(summary.read_text())
-        if done.get("config_digest") == cfg.digest() and done.get("rounds") == cfg.run.rounds:
+        if _same_run(done, cfg, made_by) and done.get("rounds") == cfg.run.rounds:
             return {"name": cfg.run.name, "metrics": store.read_metrics(folder / store.METRICS)}
-    # resume a killed run of this very config; a checkpoint left by another config (older code, other settings)
-    # is replaced, since the folder belongs to this comparison
+    # resume a killed run of this very config and code; a checkpoint left by another config, other code or other
+    # plugins is replaced, since the folder belongs to this comparison
     resume = False
     if (folder / store.CHECKPOINT).exists():
         try:
             _, meta = store.load_checkpoint(folder / store.CHECKPOINT)
-            resume = meta.get("config_digest") == cfg.digest()
+            resume = _same_run(meta, cfg, made_by)
         except ResumeError:  # a torn or foreign file: start again
             resume = False
     result = run(cfg, resume=resume, overwrite=not resume, progress=False)
@@ -114,9 +126,12 @@ def run_many(
 ) -> list[dict[str, Any]]:
     """Run (or reuse, or resume) every config in a process pool; results in the order given.
 
-    A finished run is reused when its folder holds a run of the same configuration; the folder does not know which
-    code made it, so after a code change pass ``fresh=True`` to delete the planned runs' folders first.
+    A finished run is reused only when its folder holds a run of the same configuration, code version and plugins
+    (see :mod:`ceas.plugins`); ``fresh=True`` deletes the planned runs' folders first all the same.
     """
+    from ceas.plugins import loaded
+
+    plugins = loaded()
     if fresh:
         import shutil
 
@@ -125,7 +140,7 @@ def run_many(
         for cfg in configs:
             shutil.rmtree(run_dir_of(cfg), ignore_errors=True)
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_run_one, c) for c in configs]
+        futures = [pool.submit(_run_one, c, plugins) for c in configs]
         if not progress:
             return [f.result() for f in futures]
         from rich.progress import (

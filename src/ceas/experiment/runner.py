@@ -74,8 +74,11 @@ def _progress(enabled: bool):
 def _summary(
     cfg: RunConfig, rows: list[dict[str, Any]], wall_s: float, resumed_from: int | None
 ) -> dict[str, Any]:
+    from ceas.plugins import provenance
+
     accs = [r["test_accuracy"] for r in rows if not math.isnan(r["test_accuracy"])]
     return {
+        **provenance(),
         "name": cfg.run.name,
         "ceas_version": __version__,
         "config_digest": cfg.digest(),
@@ -126,11 +129,18 @@ def run(
 
     def checkpoint(next_round: int) -> None:
         store.write_metrics(out / store.METRICS, rows)
-        meta = {"next_round": next_round, "config_digest": cfg.digest(), "metrics": rows}
+        meta = {
+            "next_round": next_round,
+            "config_digest": cfg.digest(),
+            "metrics": rows,
+            **provenance(),
+        }
         arrays = {"theta": theta, **optimizer.state()}
         if hasattr(trainer, "extra_state"):
             arrays["extra_state"] = np.frombuffer(trainer.extra_state(), dtype=np.uint8)
         store.save_checkpoint(ckpt_path, arrays=arrays, meta=meta)
+
+    from ceas.plugins import provenance
 
     t0 = time.perf_counter()
     total = cfg.run.rounds

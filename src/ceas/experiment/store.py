@@ -4,7 +4,7 @@ Every file is written to a temporary sibling and renamed into place (``os.replac
 killed at any instant leaves either the old or the new version of a file, never half of one.
 
 A run folder ``runs/<name>/`` holds ``config.toml`` (the resolved configuration), ``metrics.parquet`` (one row per
-round), ``summary.json``, plots as PNG and ``checkpoint.npz`` (everything needed to resume).
+round), ``summary.json`` (headline numbers, the plugin modules loaded and the code version that made the run), plots as PNG and ``checkpoint.npz`` (everything needed to resume).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ sweep is the headline comparison of :mod:`ceas.experiment.reproduce` repeated at
     ceas sweep --vary security.byzantine_fraction=0,0.1,0.2,0.3,0.4 --scenarios ceas,random-fedavg --seeds 3
 
 Every run is an ordinary run folder ``<out>/<scenario>-v<i>-s<seed>`` (``i`` = index of the value), reused when it
-has finished with the same configuration and resumed when it was killed, so a sweep can be stopped and restarted.
+has finished with the same configuration, code version and plugins, and resumed when it was killed, so a sweep can be stopped and restarted.
 Results: ``results.json`` (per value and scenario: accuracy, utilisation, fidelity at use, aggregate error, mean and
 95 % interval over seeds), ``report.md`` (a table per metric) and ``sweep.png`` (accuracy against the value, one line
 per scenario, 95 % intervals as bars).
@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ceas._validate import unknown_name
 from ceas.config import RunConfig, load_config
 from ceas.errors import ConfigError
 from ceas.experiment import store
@@ -86,7 +87,7 @@ def plan_sweep(
     """Every run of the sweep as (value index, scenario, validated config); bad values fail before anything runs."""
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
-        raise ConfigError(f"unknown scenario {unknown[0]!r}; allowed: {', '.join(SCENARIOS)}")
+        raise ConfigError(str(unknown_name("scenario", unknown[0], SCENARIOS)))
     if seeds < 1:
         raise ConfigError(f"seeds must be >= 1, got {seeds}")
     runs = []
@@ -174,7 +175,8 @@ def sweep(
     fresh: bool = False,
 ) -> dict[str, Any]:
     """Run (or reuse, or resume) every value × scenario × seed; write results.json, report.md and sweep.png.
-    ``fresh`` deletes the planned runs' folders first (after a code change; see :func:`run_many`)."""
+    A finished run is reused only for the same config, code version and plugins; ``fresh`` deletes the planned
+    runs' folders first all the same (see :func:`run_many`)."""
     key, values = parse_vary(vary)
     scenarios = list(scenarios or DEFAULT_SCENARIOS)
     out = Path(out or f"runs/sweep-{key.replace('.', '-')}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ceas._validate import check_int
 from ceas.errors import ProtocolError
-from ceas.network._validate import check_int
 
 __all__ = ["KeyPool"]
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ceas._lazy import lazy_import
+from ceas._validate import check_values, lookup
 from ceas.errors import ValidationError
-from ceas.network._validate import check_values, lookup
 from ceas.network.params import LinkParams, MemoryParams
 from ceas.network.werner import _cutoff_age, _werner_at_age, _werner_from_fidelity
 

@@ -29,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ceas.network._validate import lookup
+from ceas._validate import lookup
 
 __all__ = [
     "EVICTION_POLICIES",

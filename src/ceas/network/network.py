@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ceas._lazy import lazy_import
+from ceas._validate import check_int, check_real, lookup
 from ceas.errors import ProtocolError, UnknownNameError, ValidationError
-from ceas.network._validate import check_int, check_real, lookup
 from ceas.network.generation import OFF, first_success, sample_arrivals
 from ceas.network.inventory import (
     PURPOSES,

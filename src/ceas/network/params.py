@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "LINK_PRESETS",
@@ -31,11 +31,25 @@ class _Params(BaseModel):
 class TopologyParams(_Params):
     """Which graph of QPUs, repeaters and the broker the network is built on."""
 
-    kind: Literal["star", "grid", "waxman", "random_geometric", "graphml"] = Field(
+    kind: str = Field(
         "star",
-        description="SPEC §4: star to the broker by default; grid, Waxman and random geometric (with repeater "
-        "nodes) or a user's GraphML file as options.",
+        description="SPEC §4: star to the broker by default; grid, waxman and random_geometric (with repeater "
+        "nodes) or a user's GraphML file (graphml) as options, or any name registered in "
+        "ceas.network.topology.TOPOLOGY_BUILDERS.",
     )
+    kind_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="hyperparameters of the chosen topology, checked against its own Params (built-in kinds read "
+        "the fields of this section instead and declare none)",
+    )
+
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        from ceas.network.topology import TOPOLOGY_BUILDERS
+
+        return TOPOLOGY_BUILDERS.check_name(value)
+
     n_nodes: int = Field(
         50, ge=1, le=100_000, description="SPEC §4: N = 50 QPUs [P], plus one broker."
     )
@@ -109,11 +123,21 @@ class TopologyParams(_Params):
             raise ValueError(
                 "graphml_path is missing; allowed: a path to a GraphML file when kind = 'graphml'"
             )
+        from ceas.network.topology import TOPOLOGY_BUILDERS
+
+        hyper = TOPOLOGY_BUILDERS.params(
+            self.kind, self.kind_params, "network.topology.kind_params"
+        )
+        object.__setattr__(self, "kind_params", hyper.model_dump(exclude_unset=True))
         default = TopologyParams.model_construct()
         reads = TOPOLOGY_READS.get(self.kind, frozenset(TopologyParams.model_fields))
         for name in TopologyParams.model_fields:
             value = getattr(self, name)
-            if name not in reads and name != "kind" and value != getattr(default, name):
+            if (
+                name not in reads
+                and name not in ("kind", "kind_params")
+                and value != getattr(default, name)
+            ):
                 raise ValueError(
                     f"{name}: {value!r} is not allowed with kind = {self.kind!r}; allowed: "
                     f"{getattr(default, name)!r}, the default (the {self.kind} topology does not read it)"
@@ -127,7 +151,9 @@ class TopologyParams(_Params):
 
 
 TOPOLOGY_READS: dict[str, frozenset[str]] = {
-    "star": frozenset({"n_nodes", "length_min_km", "length_max_km", "seed"}),
+    "star": frozenset(
+        {"n_nodes", "length_min_km", "length_max_km", "seed"}
+    ),  # a plugin kind may read any
     "grid": frozenset({"n_nodes", "length_min_km", "length_max_km", "seed"}),
     "waxman": frozenset(
         {"n_nodes", "n_repeaters", "area_km", "waxman_alpha", "waxman_beta", "max_draws", "seed"}

@@ -30,7 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ceas.network._validate import check_values, lookup
+from ceas._validate import check_values, lookup
 from ceas.network.werner import _check_bell, _werner_bell_vector
 
 __all__ = [

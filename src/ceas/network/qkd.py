@@ -20,7 +20,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ceas.network._validate import check_real, check_values
+from ceas._validate import check_real, check_values
 from ceas.network.werner import _basis_error_rates, _fidelity, _qber, _secret_fraction
 
 __all__ = ["KeyYield", "bbm92", "pairs_for_bits"]

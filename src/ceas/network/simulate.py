@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from ceas.network._validate import check_real, lookup
+from ceas._validate import check_real, lookup
 from ceas.network.inventory import PURPOSES, SELECTION_ORDERS
 from ceas.network.network import QuantumNetwork, StreamDemand
 from ceas.network.params import NetworkParams

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ceas.network._validate import check_values
+from ceas._validate import check_values
 from ceas.network.werner import (
     _CORRELATION_SIGNS,
     _PHI_PLUS_SIGNS,

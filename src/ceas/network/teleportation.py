@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ceas._validate import check_values
 from ceas.errors import ValidationError
-from ceas.network._validate import check_values
 from ceas.network.werner import _check_bell
 
 __all__ = ["teleport_bloch", "teleport_pauli", "teleport_qubit"]

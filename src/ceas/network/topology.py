@@ -32,8 +32,8 @@ import numpy as np
 
 from ceas._lazy import lazy_import
 from ceas.errors import ProtocolError, UnknownNameError, ValidationError
-from ceas.network._validate import lookup
 from ceas.network.params import MemoryParams, TopologyParams
+from ceas.registry import Registry
 
 nx = lazy_import("networkx")
 
@@ -244,19 +244,40 @@ def graphml_topology(params: TopologyParams, rng: np.random.Generator) -> nx.Gra
     return read_graphml(params.graphml_path)
 
 
-TOPOLOGY_BUILDERS: dict[str, TopologyBuilder] = {
-    "star": star_topology,
-    "grid": grid_topology,
-    "waxman": waxman_topology,
-    "random_geometric": random_geometric_topology,
-    "graphml": graphml_topology,
-}
-"""Topology builders by config name (``TopologyParams.kind``)."""
+def _check_builder(builder: object) -> None:
+    if not callable(builder):
+        raise ValidationError(f"a topology builder must be callable, got {builder!r}")
+
+
+TOPOLOGY_BUILDERS: Registry = Registry(
+    "topology",
+    "network.topology.kind",
+    check=_check_builder,
+    initial={
+        "star": star_topology,
+        "grid": grid_topology,
+        "waxman": waxman_topology,
+        "random_geometric": random_geometric_topology,
+        "graphml": graphml_topology,
+    },
+)
+"""Topology builders by config name (``network.topology.kind``); see :mod:`ceas.registry` for the recipe."""
+
+
+def register_topology(name: str) -> Callable[[TopologyBuilder], TopologyBuilder]:
+    """Decorator: register ``builder(params, rng, **hyperparameters) -> nx.Graph`` as ``network.topology.kind =
+    name``. Hyperparameters are declared by a pydantic ``Params`` attribute of the builder and set in a config as
+    ``network.topology.kind_params``; the graph must pass :func:`validate_topology`."""
+
+    def decorate(builder: TopologyBuilder) -> TopologyBuilder:
+        return TOPOLOGY_BUILDERS.register(builder, name=name)
+
+    return decorate
 
 
 def get_topology_builder(name: str) -> TopologyBuilder:
     """The builder registered as ``name``; an unknown name raises UnknownNameError with the closest match."""
-    return TOPOLOGY_BUILDERS[lookup("topology", name, TOPOLOGY_BUILDERS)]
+    return TOPOLOGY_BUILDERS.get_plugin(name)
 
 
 def assign_coherence(G: nx.Graph, memory: MemoryParams, rng: np.random.Generator) -> nx.Graph:
@@ -380,7 +401,10 @@ def build_topology(
     >>> sorted(G.nodes(data="role"))
     [(0, 'qpu'), (1, 'qpu'), (2, 'qpu'), (3, 'broker')]
     """
-    G = get_topology_builder(params.kind)(params, rng)
+    hyper = TOPOLOGY_BUILDERS.params(
+        params.kind, params.kind_params, "network.topology.kind_params"
+    )
+    G = get_topology_builder(params.kind)(params, rng, **dict(hyper))
     G = assign_coherence(G, memory, rng)
     validate_topology(G)
     return G

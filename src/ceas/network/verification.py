@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ceas._lazy import lazy_import
-from ceas.network._validate import lookup
+from ceas._validate import lookup
 from ceas.network.werner import (
     _basis_error_rates,
     _bell_correlations,

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ceas._validate import check_values
 from ceas.errors import ValidationError
-from ceas.network._validate import check_values
 
 __all__ = [
     "BELL_STATES",

@@ -30,12 +30,13 @@ from ceas.partitions.channels import (
 from ceas.partitions.circuit_level import CircuitLevel
 from ceas.partitions.data_level import DataLevel
 from ceas.partitions.params import PartitionParams, scheme_from_params
-from ceas.partitions.registry import get_scheme, make_scheme, register_scheme, scheme_names
+from ceas.partitions.registry import SCHEMES, get_scheme, make_scheme, register_scheme, scheme_names
 from ceas.partitions.unitary_level import UnitaryLevel
 
 __all__ = [
     "MAX_DENSITY_QUBITS",
     "REMOTE_CNOT_ERRORS",
+    "SCHEMES",
     "TELEPORT_ERRORS",
     "CircuitLevel",
     "DataLevel",

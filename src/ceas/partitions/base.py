@@ -14,10 +14,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ceas._validate import generator, in_range, positive_int, real_array, shape_is
 from ceas.errors import ValidationError
 from ceas.partitions import _density as dm
 from ceas.partitions.channels import remote_cnot_error_probs, werner_pauli_mixture
-from ceas.qnn._validate import generator, in_range, positive_int, real_array, shape_is
 from ceas.qnn.circuit import CircuitSpec
 from ceas.qnn.gates import local_unitary
 from ceas.qnn.shots import sample_expval

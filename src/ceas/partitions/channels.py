@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ceas._validate import in_range
 from ceas.errors import ValidationError
-from ceas.qnn._validate import in_range
 
 __all__ = [
     "REMOTE_CNOT_ERRORS",

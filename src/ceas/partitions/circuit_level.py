@@ -13,11 +13,11 @@ remote CNOT r in the entangler's order (see :attr:`CircuitLevel.remote_cnots`).
 
 from __future__ import annotations
 
+from ceas._validate import positive_int
 from ceas.errors import ValidationError
 from ceas.partitions import _density as dm
 from ceas.partitions.base import DensityScheme
 from ceas.partitions.registry import register_scheme
-from ceas.qnn._validate import positive_int
 from ceas.qnn.circuit import CircuitSpec, cnot_permutation
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ceas._validate import generator, positive_int
 from ceas.errors import ValidationError
 from ceas.partitions.base import check_inputs, check_werner, shift_rule, shifted_thetas
 from ceas.partitions.registry import register_scheme
-from ceas.qnn._validate import generator, positive_int
 from ceas.qnn.circuit import CircuitSpec
 from ceas.qnn.simulator import QNNSimulator
 

@@ -4,11 +4,11 @@ cross-field limits that depend on the circuit (blocks <= L, qubits per QPU <= n)
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ceas.partitions.registry import get_scheme
+from ceas.partitions.registry import SCHEMES, get_scheme
 from ceas.qnn.circuit import CircuitSpec
 
 __all__ = ["PartitionParams", "scheme_from_params"]
@@ -19,10 +19,28 @@ class PartitionParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    scheme: Literal["data", "unitary", "circuit"] = Field(
+    scheme: str = Field(
         "data",
-        description="SPEC §7: data-level is the default; unitary- and circuit-level are options",
+        description="SPEC §7: data-level is the default; unitary- and circuit-level are options, or any name "
+        "registered in ceas.partitions.SCHEMES",
     )
+    scheme_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="hyperparameters of the chosen scheme, checked against its own Params (the built-in schemes "
+        "read blocks and qubits_per_qpu instead and declare none)",
+    )
+
+    @field_validator("scheme")
+    @classmethod
+    def _registered_scheme(cls, value: str) -> str:
+        return SCHEMES.check_name(value)
+
+    @model_validator(mode="after")
+    def _scheme_params(self) -> PartitionParams:
+        hyper = SCHEMES.params(self.scheme, self.scheme_params, "partitions.scheme_params")
+        object.__setattr__(self, "scheme_params", hyper.model_dump(exclude_unset=True))
+        return self
+
     blocks: int = Field(
         2,
         ge=1,
@@ -40,4 +58,5 @@ class PartitionParams(BaseModel):
 
 def scheme_from_params(params: PartitionParams, spec: CircuitSpec):
     """The scheme ``params.scheme`` for circuit ``spec``, built from the section."""
-    return get_scheme(params.scheme).from_params(params, spec)
+    hyper = SCHEMES.params(params.scheme, params.scheme_params, "partitions.scheme_params")
+    return get_scheme(params.scheme).from_params(params, spec, **dict(hyper))

@@ -18,44 +18,43 @@ Adding a scheme is one file::
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
-from ceas.errors import ConfigError, UnknownNameError
+from ceas.errors import ValidationError
+from ceas.registry import Registry
 
-__all__ = ["get_scheme", "make_scheme", "register_scheme", "scheme_names"]
+__all__ = ["SCHEMES", "get_scheme", "make_scheme", "register_scheme", "scheme_names"]
 
-_REGISTRY: dict[str, type] = {}
+
+def _check_scheme(cls: object) -> None:
+    if not hasattr(cls, "from_params"):
+        raise ValidationError(f"a partition scheme needs a from_params classmethod, got {cls!r}")
+
+
+SCHEMES: Registry = Registry(
+    "partition scheme", "partitions.scheme", builtins="ceas.partitions", check=_check_scheme
+)
+"""Partition schemes by config name (``partitions.scheme``); see :mod:`ceas.registry` for the recipe."""
 
 
 def register_scheme(name: str) -> Callable[[type], type]:
-    """Class decorator: register a scheme class ``cls(spec, **options)`` under ``name``."""
+    """Class decorator: register a scheme class ``cls(spec, **options)`` under ``name``; its hyperparameters are a
+    pydantic ``Params`` class attribute, set in a config as ``partitions.scheme_params``."""
 
     def decorate(cls: type) -> type:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ConfigError(f"partition scheme {name!r} is already registered")
-        _REGISTRY[name] = cls
-        return cls
+        return SCHEMES.register(cls, name=name)
 
     return decorate
 
 
 def scheme_names() -> list[str]:
     """The registered names, sorted."""
-    return sorted(_REGISTRY)
+    return list(SCHEMES.names())
 
 
 def get_scheme(name: str) -> type:
     """The class registered as ``name``; an unknown name raises :class:`UnknownNameError` with the closest one."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        valid = scheme_names()
-        close = difflib.get_close_matches(str(name), valid, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UnknownNameError(
-            f"partition scheme must be one of {valid}, got {name!r}{hint}"
-        ) from None
+    return SCHEMES.get_plugin(name)
 
 
 def make_scheme(name: str, spec, **options):

@@ -14,11 +14,11 @@ pass, the parameter-shift Jacobian and the pair demand of one replica of the spl
 
 from __future__ import annotations
 
+from ceas._validate import positive_int
 from ceas.errors import ValidationError
 from ceas.partitions import _density as dm
 from ceas.partitions.base import DensityScheme
 from ceas.partitions.registry import register_scheme
-from ceas.qnn._validate import positive_int
 from ceas.qnn.circuit import CircuitSpec, cnot_permutation
 
 

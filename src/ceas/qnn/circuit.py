@@ -13,14 +13,14 @@ cone covers (where the default readout sits). Register a new one with :func:`reg
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from ceas.errors import UnknownNameError, ValidationError
+from ceas.errors import ValidationError
+from ceas.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,23 @@ def _all_to_all(n: int) -> tuple[tuple[int, int], ...]:
     return tuple((i, j) for i in range(n) for j in range(i + 1, n))
 
 
-ENTANGLERS: dict[str, Entangler] = {}
-
-
-def register_entangler(entangler: Entangler) -> None:
-    """Add ``entangler`` to the registry under ``entangler.name`` (replacing any entry of that name)."""
-    if entangler.readout not in ("first", "last"):
+def _check_entangler(entangler: object) -> None:
+    if getattr(entangler, "readout", None) not in ("first", "last") or not callable(
+        getattr(entangler, "pairs", None)
+    ):
         raise ValidationError(
-            f"readout must be one of ['first', 'last'], got {entangler.readout!r}"
+            f"an entangler needs pairs(n) -> CNOT list and readout in ['first', 'last'], got {entangler!r}"
         )
-    ENTANGLERS[entangler.name] = entangler
+
+
+ENTANGLERS: Registry = Registry("entangler", "model.entangler", check=_check_entangler)
+"""Entanglers by config name (``model.entangler``); see :mod:`ceas.registry`. An entangler is a CNOT pattern of n
+alone: it declares no hyperparameters (register one name per variant)."""
+
+
+def register_entangler(entangler: Entangler) -> Entangler:
+    """Add ``entangler`` to the registry under ``entangler.name`` (replacing any entry of that name)."""
+    return ENTANGLERS.register(entangler, replace=True)
 
 
 for _e in (
@@ -82,13 +89,7 @@ for _e in (
 
 def get_entangler(name: str) -> Entangler:
     """Registry lookup; an unknown name raises :class:`UnknownNameError` suggesting the closest one."""
-    try:
-        return ENTANGLERS[name]
-    except (KeyError, TypeError):
-        valid = sorted(ENTANGLERS)
-        close = difflib.get_close_matches(str(name), valid, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UnknownNameError(f"entangler must be one of {valid}, got {name!r}{hint}") from None
+    return ENTANGLERS.get_plugin(name)
 
 
 def cnot_permutation(n_qubits: int, pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -158,7 +159,7 @@ class CircuitSpec:
     MAX_QUBITS = 24
 
     def __post_init__(self) -> None:
-        from ceas.qnn._validate import positive_int
+        from ceas._validate import positive_int
 
         positive_int("n_qubits", self.n_qubits, 1, self.MAX_QUBITS)
         positive_int("n_layers", self.n_layers, 1)

@@ -12,8 +12,8 @@ from typing import Literal
 
 import numpy as np
 
+from ceas._validate import generator, positive_int, real_array
 from ceas.errors import ValidationError
-from ceas.qnn._validate import generator, positive_int, real_array
 from ceas.qnn.circuit import CircuitSpec
 from ceas.qnn.losses import make_loss
 from ceas.qnn.noise import NodeNoise, depolarised_qfi

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ceas._validate import in_range, positive_int, real_array
 from ceas.errors import ValidationError
-from ceas.qnn._validate import in_range, positive_int, real_array
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ceas.qnn.circuit import CircuitSpec
+from ceas.qnn.circuit import ENTANGLERS, CircuitSpec
 
 
 class QNNParams(BaseModel):
@@ -24,9 +24,17 @@ class QNNParams(BaseModel):
     n_layers: int = Field(
         4, ge=1, le=64, description="SPEC §3 [D]: L layers of RY, RZ and a CNOT entangler"
     )
-    entangler: Literal["ring", "linear", "all_to_all"] = Field(
-        "ring", description="SPEC §3: ring default; linear and all-to-all options"
+    entangler: str = Field(
+        "ring",
+        description="SPEC §3: ring default; linear and all_to_all options, or any name registered in "
+        "ceas.qnn.circuit.ENTANGLERS",
     )
+
+    @field_validator("entangler")
+    @classmethod
+    def _registered_entangler(cls, value: str) -> str:
+        return ENTANGLERS.check_name(value)
+
     reupload: bool = Field(
         False, description="SPEC §3: data re-uploading is optional, off by default"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ceas.qnn._validate import generator, in_range, positive_int, real_array
+from ceas._validate import generator, in_range, positive_int, real_array
 from ceas.qnn.shift import shifted_expval
 
 # Expectations computed in floating point can exceed ±1 by rounding; beyond this it is a caller error.

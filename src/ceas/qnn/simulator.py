@@ -15,10 +15,10 @@ from contextlib import nullcontext
 
 import numpy as np
 
+from ceas._validate import positive_int, real_array, shape_is
 from ceas.errors import ValidationError
 from ceas.qnn import engine, qfi
 from ceas.qnn import shots as shots_module
-from ceas.qnn._validate import positive_int, real_array, shape_is
 from ceas.qnn.circuit import CircuitSpec
 from ceas.qnn.noise import NodeNoise, depolarised_qfi
 

@@ -8,9 +8,9 @@ policy through :class:`~ceas.scheduling.views.NodeView`, so they are not repeate
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["SchedulingParams"]
 
@@ -25,6 +25,11 @@ class SchedulingParams(BaseModel):
         min_length=1,
         description="registry name of the scheduling policy (SPEC §5): ceas, random, oblivious, greedy-fidelity, "
         "value-iteration, or a user's registered policy.",
+    )
+    policy_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="hyperparameters of the chosen policy, checked against its own Params (built-in policies read "
+        "the fields of this section instead and declare none)",
     )
     participants: int = Field(
         10, ge=1, le=100_000, description="SPEC §5: participant set A_t of size m = 10 (of N = 50)."
@@ -128,3 +133,11 @@ class SchedulingParams(BaseModel):
         if value not in policy_names():
             raise ValueError(unknown_policy_message(value))
         return value
+
+    @model_validator(mode="after")
+    def _policy_params(self) -> SchedulingParams:
+        from ceas.scheduling.registry import POLICIES
+
+        hyper = POLICIES.params(self.policy, self.policy_params, "scheduling.policy_params")
+        object.__setattr__(self, "policy_params", hyper.model_dump(exclude_unset=True))
+        return self

@@ -21,19 +21,21 @@ and ``policy = "my-policy"`` in the ``[scheduling]`` section once the file is im
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ceas.errors import ConfigError, UnknownNameError
+from ceas._validate import unknown_name
+from ceas.errors import ValidationError
+from ceas.registry import Registry
 
 if TYPE_CHECKING:
     from ceas.scheduling.params import SchedulingParams
     from ceas.scheduling.views import Decision, InventoryView, NodeView
 
 __all__ = [
+    "POLICIES",
     "ExactPolicy",
     "Policy",
     "make_policy",
@@ -68,46 +70,49 @@ class ExactPolicy(Policy, Protocol):
 
 
 PolicyFactory = Callable[..., Policy]
-_REGISTRY: dict[str, PolicyFactory] = {}
+
+
+def _check_policy_class(factory: object) -> None:
+    if not callable(factory):
+        raise ValidationError(f"a scheduling policy must be a callable factory, got {factory!r}")
+
+
+POLICIES: Registry = Registry(
+    "scheduling policy",
+    "scheduling.policy",
+    builtins="ceas.scheduling.policies",
+    check=_check_policy_class,
+)
+"""Policy factories by config name (``scheduling.policy``); see :mod:`ceas.registry` for the recipe."""
 
 
 def register_policy(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
-    """Class decorator: register a policy factory ``factory(params, **context) -> Policy`` under ``name``."""
+    """Class decorator: register a policy factory ``factory(params, **context, **hyperparameters) -> Policy`` under
+    ``name``. Hyperparameters are declared by a pydantic ``Params`` class attribute and set in a config as
+    ``scheduling.policy_params``; they reach the constructor as keyword arguments after the scheduling section."""
 
     def decorate(factory: PolicyFactory) -> PolicyFactory:
-        if name in _REGISTRY and _REGISTRY[name] is not factory:
-            raise ConfigError(f"scheduling policy {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
+        return POLICIES.register(factory, name=name)
 
     return decorate
 
 
-def _load_builtins() -> None:
-    import ceas.scheduling.policies  # noqa: F401  (registers the built-in policies)
-
-
 def policy_names() -> tuple[str, ...]:
     """Sorted names of every registered policy."""
-    _load_builtins()
-    return tuple(sorted(_REGISTRY))
+    return POLICIES.names()
 
 
 def unknown_policy_message(name: str) -> str:
     """One line naming the unknown policy, the closest valid name and all valid names."""
-    names = policy_names()
-    close = (
-        difflib.get_close_matches(name, names, n=1) or [n for n in names if n.startswith(name)][:1]
-    )
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown scheduling policy {name!r}{hint} (valid: {', '.join(names)})"
+    return str(unknown_name(POLICIES.kind, name, POLICIES.names()))
 
 
 def make_policy(name: str, params: SchedulingParams | None = None, **context: Any) -> Policy:
     """Build the policy registered as ``name`` from the scheduling section (defaults when None).
 
     ``context`` carries what a policy needs beyond the config (``value-iteration`` needs ``model=``, the reduced
-    :class:`~ceas.scheduling.finite.FiniteMDP` it solves).
+    :class:`~ceas.scheduling.finite.FiniteMDP` it solves). The policy's own hyperparameters come from
+    ``params.policy_params`` when ``name`` is the section's policy.
 
     Raises
     ------
@@ -116,7 +121,8 @@ def make_policy(name: str, params: SchedulingParams | None = None, **context: An
     """
     from ceas.scheduling.params import SchedulingParams
 
-    _load_builtins()
-    if name not in _REGISTRY:
-        raise UnknownNameError(unknown_policy_message(name))
-    return _REGISTRY[name](params if params is not None else SchedulingParams(), **context)
+    params = params if params is not None else SchedulingParams()
+    factory = POLICIES.get_plugin(name)
+    values = params.policy_params if name == params.policy else {}
+    hyper = POLICIES.params(name, values, "scheduling.policy_params")
+    return factory(params, **context, **dict(hyper))

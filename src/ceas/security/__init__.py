@@ -22,7 +22,7 @@ from ceas.security.checks import check_attack
 from ceas.security.mac import KeyExhaustedError, KeySource, MacStatus, OneTimeMac, key_bits_needed
 from ceas.security.messages import Reason, Signer, Verdict, Verifier, payload_digest
 from ceas.security.pairwise import PairwiseAuthenticator
-from ceas.security.params import AttackParams, SecurityParams
+from ceas.security.params import SecurityParams
 from ceas.security.verification import (
     FidelityEstimate,
     cap_claimed_fidelity,
@@ -34,7 +34,6 @@ from ceas.security.verification import (
 
 __all__ = [
     "ATTACKS",
-    "AttackParams",
     "ChannelView",
     "CoordinatedAttack",
     "FidelityEstimate",

@@ -25,15 +25,16 @@ attacks splitting the Byzantine nodes between them); :func:`make_adversary` buil
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ceas._lazy import lazy_import
-from ceas.errors import UnknownNameError, ValidationError
+from ceas.errors import ValidationError
+from ceas.registry import Registry
 from ceas.security.mac import TAG_BYTES
 from ceas.security.messages import (
     DIGEST_BYTES,
@@ -41,7 +42,6 @@ from ceas.security.messages import (
     MalformedMessage,
     decode_envelope,
 )
-from ceas.security.params import AttackParams
 
 stats = lazy_import("scipy.stats")
 
@@ -77,6 +77,11 @@ __all__ = [
     "make_attack",
     "register_attack",
 ]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
 
 Surface = Literal["gradient", "equivocation", "data", "stamp", "message", "demand"]
 SURFACES: tuple[str, ...] = ("gradient", "equivocation", "data", "stamp", "message", "demand")
@@ -240,7 +245,7 @@ class SignFlip:
         return _repeat(-mu, f)
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> SignFlip:
+    def from_params(cls, params: BaseModel, **_: object) -> SignFlip:
         return cls()
 
 
@@ -255,6 +260,14 @@ class ScaledNegativeMean:
     name: ClassVar[str] = "scaled-negative-mean"
     surface: ClassVar[str] = "gradient"
 
+    class Params(_Params):
+        negative_scale: float = Field(
+            10.0,
+            gt=0.0,
+            description="scaled-negative-mean sends -c*mu; [D] c = 10 overwhelms a plain mean of 40 honest updates "
+            "(10 * 10 > 40) while being an order of magnitude outside the honest cloud.",
+        )
+
     def __post_init__(self) -> None:
         if not self.scale > 0:
             raise ValidationError(f"scale must be > 0, got {self.scale!r}")
@@ -264,7 +277,7 @@ class ScaledNegativeMean:
         return _repeat(-self.scale * mu, f)
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> ScaledNegativeMean:
+    def from_params(cls, params: BaseModel, **_: object) -> ScaledNegativeMean:
         return cls(params.negative_scale)
 
 
@@ -300,6 +313,14 @@ class ALIE:
     name: ClassVar[str] = "alie"
     surface: ClassVar[str] = "gradient"
 
+    class Params(_Params):
+        alie_z: float | None = Field(
+            None,
+            gt=0.0,
+            description="ALIE sends mu - z*sigma; None derives z from n and f as in Baruch et al. (NeurIPS 2019): "
+            "s = floor(n/2 + 1) - f, z = Phi^-1((n - s)/n).",
+        )
+
     def __post_init__(self) -> None:
         if self.z is not None and not self.z > 0:
             raise ValidationError(f"z must be > 0 or None, got {self.z!r}")
@@ -318,7 +339,7 @@ class ALIE:
         return _repeat(mu - z * arr.std(axis=0), f)
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> ALIE:
+    def from_params(cls, params: BaseModel, **_: object) -> ALIE:
         return cls(params.alie_z)
 
 
@@ -335,6 +356,14 @@ class IPM:
     name: ClassVar[str] = "ipm"
     surface: ClassVar[str] = "gradient"
 
+    class Params(_Params):
+        ipm_epsilon: float = Field(
+            0.1,
+            gt=0.0,
+            description="IPM sends -eps*mu; eps = 0.1 as in Xie et al. (UAI 2019): small enough to stay inside the "
+            "honest cloud, so distance-based rules keep it, yet it turns the mean's inner product with mu negative.",
+        )
+
     def __post_init__(self) -> None:
         if not self.epsilon > 0:
             raise ValidationError(f"epsilon must be > 0, got {self.epsilon!r}")
@@ -344,7 +373,7 @@ class IPM:
         return _repeat(-self.epsilon * mu, f)
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> IPM:
+    def from_params(cls, params: BaseModel, **_: object) -> IPM:
         return cls(params.ipm_epsilon)
 
 
@@ -357,6 +386,15 @@ class Gaussian:
     name: ClassVar[str] = "gaussian"
     surface: ClassVar[str] = "gradient"
 
+    class Params(_Params):
+        gaussian_mean: float = Field(
+            0.0, description="gaussian attack: mean of N(m, s^2 I); ByzFL default 0."
+        )
+
+        gaussian_std: float = Field(
+            1.0, gt=0.0, description="gaussian attack: std s; ByzFL default 1."
+        )
+
     def __post_init__(self) -> None:
         if not self.std > 0 or not np.isfinite(self.mean):
             raise ValidationError(
@@ -368,7 +406,7 @@ class Gaussian:
         return rng.normal(self.mean, self.std, size=(f, arr.shape[1]))
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> Gaussian:
+    def from_params(cls, params: BaseModel, **_: object) -> Gaussian:
         return cls(params.gaussian_mean, params.gaussian_std)
 
 
@@ -402,6 +440,26 @@ class Adaptive:
     steps: int = 24
     name: ClassVar[str] = "adaptive"
     surface: ClassVar[str] = "gradient"
+
+    class Params(_Params):
+        adaptive_direction: Literal["unit", "sign", "std"] = Field(
+            "unit",
+            description="adaptive: perturbation p in mu + gamma*p: -mu/|mu| (unit), -sign(mu) or -std "
+            "(Shejwalkar & Houmansadr, NDSS 2021).",
+        )
+
+        adaptive_gamma_max: float = Field(
+            100.0,
+            gt=0.0,
+            description="adaptive: largest scale gamma tried; [D] far past any honest norm.",
+        )
+
+        adaptive_steps: int = Field(
+            24,
+            ge=1,
+            le=64,
+            description="adaptive: scales tried, gamma_max * 2^-j for j < steps; [D] 24 halvings reach 6e-6 gamma_max.",
+        )
 
     def __post_init__(self) -> None:
         if not callable(self.aggregator):
@@ -454,7 +512,7 @@ class Adaptive:
 
     @classmethod
     def from_params(
-        cls, params: AttackParams, *, aggregator: Aggregator | None = None, **_: object
+        cls, params: BaseModel, *, aggregator: Aggregator | None = None, **_: object
     ) -> Adaptive:
         if aggregator is None:
             raise ValidationError(
@@ -483,6 +541,22 @@ class Equivocation:
     name: ClassVar[str] = "equivocation"
     surface: ClassVar[str] = "equivocation"
 
+    class Params(_Params):
+        equivocation_split: float = Field(
+            0.5,
+            gt=0.0,
+            lt=1.0,
+            description="equivocation: fraction of receivers sent the malicious update (the rest get the honest "
+            "mean); [D] 1/2 maximises disagreement between receivers.",
+        )
+
+        equivocation_inner: Literal[
+            "sign-flip", "scaled-negative-mean", "alie", "ipm", "gaussian"
+        ] = Field(
+            "sign-flip",
+            description="equivocation: the gradient attack sent to the targeted receivers.",
+        )
+
     def __post_init__(self) -> None:
         if not 0.0 < self.split < 1.0:
             raise ValidationError(f"split must be in (0, 1), got {self.split!r}")
@@ -504,9 +578,9 @@ class Equivocation:
         return out
 
     @classmethod
-    def from_params(cls, params: AttackParams, **context: object) -> Equivocation:
+    def from_params(cls, params: BaseModel, **context: object) -> Equivocation:
         return cls(
-            make_attack(params.equivocation_inner, params, **context), params.equivocation_split
+            make_attack(params.equivocation_inner, None, **context), params.equivocation_split
         )
 
 
@@ -532,7 +606,7 @@ class LabelFlip:
         return (n_classes - 1) - y
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> LabelFlip:
+    def from_params(cls, params: BaseModel, **_: object) -> LabelFlip:
         return cls()
 
 
@@ -544,6 +618,14 @@ class StampInflation:
     name: ClassVar[str] = "stamp-inflation"
     surface: ClassVar[str] = "stamp"
 
+    class Params(_Params):
+        stamp_qfi: float = Field(
+            1.0,
+            gt=0.0,
+            description="stamp-inflation claims this QFI per parameter; 1 is the largest a Pauli-rotation parameter "
+            "allows (F_Q = 4 Var(sigma/2) <= 1).",
+        )
+
     def claim(self, claims: StampClaims) -> StampClaims:
         fidelity = np.asarray(claims.fidelity, dtype=float)
         return StampClaims(
@@ -551,7 +633,7 @@ class StampInflation:
         )
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> StampInflation:
+    def from_params(cls, params: BaseModel, **_: object) -> StampInflation:
         return cls(params.stamp_qfi)
 
 
@@ -562,6 +644,14 @@ class PairHoarding:
     multiplier: float = 4.0
     name: ClassVar[str] = "pair-hoarding"
     surface: ClassVar[str] = "demand"
+
+    class Params(_Params):
+        hoarding_multiplier: float = Field(
+            4.0,
+            ge=1.0,
+            description="pair-hoarding: Byzantine nodes request this multiple of the pairs they need; [D] 4x drains a "
+            "20-slot link memory (SPEC §4) in a quarter of the time.",
+        )
 
     def __post_init__(self) -> None:
         if not self.multiplier >= 1:
@@ -574,7 +664,7 @@ class PairHoarding:
         return np.ceil(req * self.multiplier).astype(np.int64)
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> PairHoarding:
+    def from_params(cls, params: BaseModel, **_: object) -> PairHoarding:
         return cls(params.hoarding_multiplier)
 
 
@@ -598,11 +688,20 @@ class Replay:
     name: ClassVar[str] = "replay"
     surface: ClassVar[str] = "message"
 
+    class Params(_Params):
+        injected_per_node: int = Field(
+            1,
+            ge=0,
+            le=1000,
+            description="replay/forgery/impersonation: messages injected per Byzantine node per round; [D] one, as "
+            "many as an honest node sends.",
+        )
+
     def inject(self, view: ChannelView, rng: np.random.Generator) -> list[bytes]:
         return _pick(view.history or view.observed, _count(view, self.per_node), rng)
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> Replay:
+    def from_params(cls, params: BaseModel, **_: object) -> Replay:
         return cls(params.injected_per_node)
 
 
@@ -633,6 +732,15 @@ class Forgery:
     name: ClassVar[str] = "forgery"
     surface: ClassVar[str] = "message"
 
+    class Params(_Params):
+        injected_per_node: int = Field(
+            1,
+            ge=0,
+            le=1000,
+            description="replay/forgery/impersonation: messages injected per Byzantine node per round; [D] one, as "
+            "many as an honest node sends.",
+        )
+
     def inject(self, view: ChannelView, rng: np.random.Generator) -> list[bytes]:
         templates = _decoded(view.observed)
         return [
@@ -641,7 +749,7 @@ class Forgery:
         ]
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> Forgery:
+    def from_params(cls, params: BaseModel, **_: object) -> Forgery:
         return cls(params.injected_per_node)
 
 
@@ -656,6 +764,15 @@ class Impersonation:
     name: ClassVar[str] = "impersonation"
     surface: ClassVar[str] = "message"
 
+    class Params(_Params):
+        injected_per_node: int = Field(
+            1,
+            ge=0,
+            le=1000,
+            description="replay/forgery/impersonation: messages injected per Byzantine node per round; [D] one, as "
+            "many as an honest node sends.",
+        )
+
     def inject(self, view: ChannelView, rng: np.random.Generator) -> list[bytes]:
         own = [e for e in _decoded(view.observed) if e.node in set(view.byzantine_nodes)]
         n = _count(view, self.per_node)
@@ -668,60 +785,69 @@ class Impersonation:
         ]
 
     @classmethod
-    def from_params(cls, params: AttackParams, **_: object) -> Impersonation:
+    def from_params(cls, params: BaseModel, **_: object) -> Impersonation:
         return cls(params.injected_per_node)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Registry and composition
 
-ATTACKS: dict[str, type] = {
-    cls.name: cls
-    for cls in (
-        SignFlip,
-        ScaledNegativeMean,
-        ALIE,
-        IPM,
-        Gaussian,
-        LabelFlip,
-        StampInflation,
-        Replay,
-        Forgery,
-        Impersonation,
-        Equivocation,
-        PairHoarding,
-        Adaptive,
-    )
-}
-"""Attack classes by config name (the same names as :data:`ceas.security.params.ATTACK_NAMES`); each has
-``from_params(AttackParams, aggregator=...)``."""
+
+def _check_attack(cls: object) -> None:
+    if getattr(cls, "surface", None) not in SURFACES or not hasattr(cls, "from_params"):
+        raise ValidationError(
+            f"an attack needs a class attribute surface in {list(SURFACES)} and a from_params classmethod, "
+            f"got {cls!r}"
+        )
+
+
+ATTACKS: Registry = Registry(
+    "attack",
+    "security.attacks",
+    check=_check_attack,
+    initial={
+        cls.name: cls
+        for cls in (
+            SignFlip,
+            ScaledNegativeMean,
+            ALIE,
+            IPM,
+            Gaussian,
+            LabelFlip,
+            StampInflation,
+            Replay,
+            Forgery,
+            Impersonation,
+            Equivocation,
+            PairHoarding,
+            Adaptive,
+        )
+    },
+)
+"""Attack classes by config name; each has ``from_params(Params, aggregator=...)`` and, if it has hyperparameters,
+a pydantic ``Params`` class attribute (set in a config as ``security.attack_params.<name>``)."""
 
 
 def register_attack(cls: type) -> type:
-    """Class decorator: make an attack available in ``security.attacks`` under ``cls.name`` (configs validate
-    against :data:`ATTACKS`). The class needs ``name``, ``surface`` and ``from_params(AttackParams, aggregator=...)``,
-    like the built-in ones. Raises ValidationError for a name already taken."""
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name or not hasattr(cls, "from_params"):
-        raise ValidationError(
-            f"an attack needs a class attribute name and a from_params classmethod, got {cls!r}"
-        )
-    if name in ATTACKS and ATTACKS[name] is not cls:
-        raise ValidationError(f"attack {name!r} is already registered")
-    ATTACKS[name] = cls
-    return cls
+    """Class decorator: make an attack available in ``security.attacks`` under ``cls.name``. The class needs
+    ``name``, ``surface`` and ``from_params(params, aggregator=..., **context)``; hyperparameters go in a pydantic
+    ``Params`` class attribute. Raises ValidationError for a name already taken."""
+    return ATTACKS.register(cls)
 
 
 def make_attack(
-    name: str, params: AttackParams | None = None, *, aggregator: Aggregator | None = None
+    name: str,
+    params: Mapping[str, object] | BaseModel | None = None,
+    *,
+    aggregator: Aggregator | None = None,
 ) -> Attack:
-    """The attack registered under ``name``, configured from ``params`` (defaults if None).
+    """The attack registered under ``name``, configured from its hyperparameters ``params`` (defaults if None).
 
     Parameters
     ----------
     name : str
         A key of :data:`ATTACKS`.
-    params : AttackParams, optional
+    params : mapping or the attack's Params, optional
     aggregator : callable, optional
         The aggregation rule; required by ``"adaptive"``.
 
@@ -730,14 +856,9 @@ def make_attack(
     UnknownNameError
         For an unknown name, suggesting the closest valid one.
     """
-    cls = ATTACKS.get(name)
-    if cls is None:
-        close = difflib.get_close_matches(str(name), list(ATTACKS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UnknownNameError(
-            f"unknown attack {name!r}{hint} valid attacks: {', '.join(sorted(ATTACKS))}"
-        )
-    return cls.from_params(params if params is not None else AttackParams(), aggregator=aggregator)
+    cls = ATTACKS.get_plugin(name)
+    hyper = ATTACKS.params(name, params, f"security.attack_params.{name}")
+    return cls.from_params(hyper, aggregator=aggregator)
 
 
 @dataclass(frozen=True)
@@ -811,14 +932,17 @@ class CoordinatedAttack:
 
 def make_adversary(
     names: Sequence[str],
-    params: AttackParams | None = None,
+    params: BaseModel | None = None,
     *,
     aggregator: Aggregator | None = None,
 ) -> CoordinatedAttack:
     """The coordinated adversary running the attacks named in ``names`` (config ``security.attacks``)."""
     if isinstance(names, str):
         raise ValidationError(f"attack names must be a list of names, got the string {names!r}")
-    return CoordinatedAttack(tuple(make_attack(n, params, aggregator=aggregator) for n in names))
+    params = params or {}
+    return CoordinatedAttack(
+        tuple(make_attack(n, params.get(n), aggregator=aggregator) for n in names)
+    )
 
 
 def choose_byzantine(n_nodes: int, fraction: float, rng: np.random.Generator) -> np.ndarray:

@@ -6,106 +6,13 @@ the SPEC default, or a [D] decision with its reason in ``description``.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["ATTACK_NAMES", "AttackName", "AttackParams", "SecurityParams"]
+from ceas._validate import _short
 
-AttackName = Literal[
-    "sign-flip",
-    "scaled-negative-mean",
-    "alie",
-    "ipm",
-    "gaussian",
-    "label-flip",
-    "stamp-inflation",
-    "replay",
-    "forgery",
-    "impersonation",
-    "equivocation",
-    "pair-hoarding",
-    "adaptive",
-]
-ATTACK_NAMES: tuple[str, ...] = get_args(AttackName)
-"""Every attack name a config may use (the keys of :data:`ceas.security.attacks.ATTACKS`)."""
-
-
-class AttackParams(BaseModel):
-    """Hyperparameters of the attacks (each used only by the attack named in its field)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    negative_scale: float = Field(
-        10.0,
-        gt=0.0,
-        description="scaled-negative-mean sends -c*mu; [D] c = 10 overwhelms a plain mean of 40 honest updates "
-        "(10 * 10 > 40) while being an order of magnitude outside the honest cloud.",
-    )
-    alie_z: float | None = Field(
-        None,
-        gt=0.0,
-        description="ALIE sends mu - z*sigma; None derives z from n and f as in Baruch et al. (NeurIPS 2019): "
-        "s = floor(n/2 + 1) - f, z = Phi^-1((n - s)/n).",
-    )
-    ipm_epsilon: float = Field(
-        0.1,
-        gt=0.0,
-        description="IPM sends -eps*mu; eps = 0.1 as in Xie et al. (UAI 2019): small enough to stay inside the "
-        "honest cloud, so distance-based rules keep it, yet it turns the mean's inner product with mu negative.",
-    )
-    gaussian_mean: float = Field(
-        0.0, description="gaussian attack: mean of N(m, s^2 I); ByzFL default 0."
-    )
-    gaussian_std: float = Field(1.0, gt=0.0, description="gaussian attack: std s; ByzFL default 1.")
-    equivocation_split: float = Field(
-        0.5,
-        gt=0.0,
-        lt=1.0,
-        description="equivocation: fraction of receivers sent the malicious update (the rest get the honest "
-        "mean); [D] 1/2 maximises disagreement between receivers.",
-    )
-    equivocation_inner: Literal["sign-flip", "scaled-negative-mean", "alie", "ipm", "gaussian"] = (
-        Field(
-            "sign-flip",
-            description="equivocation: the gradient attack sent to the targeted receivers.",
-        )
-    )
-    hoarding_multiplier: float = Field(
-        4.0,
-        ge=1.0,
-        description="pair-hoarding: Byzantine nodes request this multiple of the pairs they need; [D] 4x drains a "
-        "20-slot link memory (SPEC §4) in a quarter of the time.",
-    )
-    stamp_qfi: float = Field(
-        1.0,
-        gt=0.0,
-        description="stamp-inflation claims this QFI per parameter; 1 is the largest a Pauli-rotation parameter "
-        "allows (F_Q = 4 Var(sigma/2) <= 1).",
-    )
-    adaptive_direction: Literal["unit", "sign", "std"] = Field(
-        "unit",
-        description="adaptive: perturbation p in mu + gamma*p: -mu/|mu| (unit), -sign(mu) or -std "
-        "(Shejwalkar & Houmansadr, NDSS 2021).",
-    )
-    adaptive_gamma_max: float = Field(
-        100.0,
-        gt=0.0,
-        description="adaptive: largest scale gamma tried; [D] far past any honest norm.",
-    )
-    adaptive_steps: int = Field(
-        24,
-        ge=1,
-        le=64,
-        description="adaptive: scales tried, gamma_max * 2^-j for j < steps; [D] 24 halvings reach 6e-6 gamma_max.",
-    )
-    injected_per_node: int = Field(
-        1,
-        ge=0,
-        le=1000,
-        description="replay/forgery/impersonation: messages injected per Byzantine node per round; [D] one, as "
-        "many as an honest node sends.",
-    )
+__all__ = ["SecurityParams"]
 
 
 class SecurityParams(BaseModel):
@@ -123,10 +30,12 @@ class SecurityParams(BaseModel):
         ("alie", "stamp-inflation"),
         description="[D] the headline's coordinated attack: ALIE (stealthy against robust rules) with inflated "
         "stamps (aimed at fidelity weighting); empty means Byzantine nodes behave honestly. Any names registered "
-        "in ceas.security.attacks.ATTACKS (built-in: ATTACK_NAMES).",
+        "in ceas.security.attacks.ATTACKS.",
     )
-    attack: AttackParams = Field(
-        default_factory=AttackParams, description="attack hyperparameters."
+    attack_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="hyperparameters of the chosen attacks, one table per attack name, each checked against that "
+        "attack's own Params; unset ones take the attack's defaults",
     )
     mac_refresh_messages: int = Field(
         1000,
@@ -170,14 +79,27 @@ class SecurityParams(BaseModel):
     def _no_repeats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         from ceas.security.attacks import ATTACKS
 
-        unknown = [name for name in value if name not in ATTACKS]
-        if unknown:
-            raise ValueError(
-                f"{unknown[0]!r} is not allowed; allowed: names of {', '.join(ATTACKS)}"
-            )
+        for name in value:
+            ATTACKS.check_name(name)
         repeated = sorted({name for name in value if value.count(name) > 1})
         if repeated:
             raise ValueError(
                 f"each attack may appear once, got {', '.join(repeated)} more than once"
             )
         return value
+
+    @model_validator(mode="after")
+    def _attack_params(self) -> SecurityParams:
+        from ceas.security.attacks import ATTACKS
+
+        checked = {}
+        for name, values in self.attack_params.items():
+            if name not in self.attacks:
+                raise ValueError(
+                    f"security.attack_params.{name}: {_short(values)} is not allowed with security.attacks = "
+                    f"{list(self.attacks)}; allowed: tables for the chosen attacks (an attack not chosen never runs)"
+                )
+            hyper = ATTACKS.params(name, values, f"security.attack_params.{name}")
+            checked[name] = hyper.model_dump(exclude_unset=True)
+        object.__setattr__(self, "attack_params", checked)
+        return self
