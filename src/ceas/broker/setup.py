@@ -1,8 +1,9 @@
 """What a broker run holds: the fixed :class:`BrokerContext` (built once) and the evolving :class:`BrokerState`.
 
 The context is everything a round reads but never changes -- configuration, learning layer, policy, aggregation rule,
-adversary and Byzantine set, payload size, QFI caps, the QFI probe batch. The state is everything the rounds change --
-network and inventory, key pools and MACs, the verifier's replay memory, trust, the last verified stamps, the
+adversary and Byzantine set, payload size, QFI caps, the QFI probe batch, the channels from each node to the broker
+(:mod:`ceas.broker.channels`). The state is everything the rounds change -- network and inventory, the channels' key
+pools and MACs, the verifier's replay memory, trust, the last verified stamps, the
 broker's fidelity estimates and the run's accounting totals -- and is pickled whole into the checkpoint, so a
 resumed run continues exactly.
 """
@@ -14,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from ceas.broker.channels import Channels, build_channels
 from ceas.broker.learning import Learner
 from ceas.config import RunConfig
 from ceas.consensus.params import aggregation_from_params, trust_from_params
 from ceas.consensus.stamps import qfi_noise_bound
-from ceas.errors import ConfigError
 from ceas.network import QuantumNetwork
+from ceas.network.keys import KeyPool
 from ceas.rng import stream
 from ceas.scheduling.registry import make_policy
 from ceas.security.attacks import choose_byzantine, make_adversary
@@ -51,6 +53,8 @@ class BrokerContext:
         Largest QFI summary each node's noise allows (the stamp verification cap).
     x_probe : (Q, n) float
         The fixed probe batch of the QFI summaries.
+    channels : Channels
+        Node k's end-to-end channel to the broker, per node (one link each in the star).
     """
 
     cfg: RunConfig
@@ -63,6 +67,7 @@ class BrokerContext:
     copies: int
     qfi_max: np.ndarray
     x_probe: np.ndarray
+    channels: Channels
 
     @property
     def n_params(self) -> int:
@@ -75,13 +80,12 @@ class BrokerContext:
 
 
 def build_context(cfg: RunConfig) -> BrokerContext:
-    """Build the learning layer, the policy, the rule and the adversary of a broker run (see :class:`BrokerContext`)."""
-    if cfg.network.topology.kind != "star":
-        raise ConfigError(
-            f"network.topology.kind: {cfg.network.topology.kind!r} is not allowed with broker.enabled = true; "
-            "allowed: 'star' (routes over repeaters are simulated by `ceas network simulate` only so far)"
-        )
+    """Build the learning layer, the policy, the rule and the adversary of a broker run (see :class:`BrokerContext`).
+
+    The channels are read off the network :func:`initial_state` builds (the same stream gives the same graph).
+    """
     seed, n = cfg.run.seed, cfg.training.nodes
+    channels = build_channels(_network(cfg), n)
     learner = Learner(cfg)
     aggregation = aggregation_from_params(cfg.consensus)
     byzantine = choose_byzantine(n, cfg.security.byzantine_fraction, stream(seed, "byzantine"))
@@ -113,7 +117,12 @@ def build_context(cfg: RunConfig) -> BrokerContext:
             qfi_noise_bound(learner.depolarizing, cfg.model.n_layers, cfg.model.n_qubits), float
         ),
         x_probe=learner.data.x_train[probe],
+        channels=channels,
     )
+
+
+def _network(cfg: RunConfig) -> QuantumNetwork:
+    return QuantumNetwork.from_params(cfg.network, stream(cfg.run.seed, "network"))
 
 
 @dataclass
@@ -121,6 +130,7 @@ class BrokerState:
     """Everything of the broker that evolves across rounds (pickled into the checkpoint)."""
 
     network: QuantumNetwork
+    key_pools: tuple[KeyPool, ...]  # (N,) per channel; a single-hop channel's is its link's pool
     macs: dict[int, OneTimeMac]
     verifier: Verifier
     trust: Any
@@ -136,20 +146,30 @@ class BrokerState:
 
 
 def initial_state(ctx: BrokerContext) -> BrokerState:
-    """The network, key pools, MACs, trust and stamp memory at round 0."""
-    cfg = ctx.cfg
+    """The network, key pools, MACs, trust and stamp memory at round 0.
+
+    Every link's pool and every multi-hop channel's pool starts with the pre-shared seed key.
+    """
+    cfg, ch = ctx.cfg, ctx.channels
     n = cfg.training.nodes
-    net = QuantumNetwork.from_params(cfg.network, stream(cfg.run.seed, "network"))
+    net = _network(cfg)
     net.preshare_keys(cfg.security.seed_key_bits)
+    pools = tuple(
+        net.key_pool(hops[0])
+        if len(hops) == 1
+        else KeyPool(stream(cfg.run.seed, "channel-key", c), cfg.security.seed_key_bits)
+        for c, hops in enumerate(ch.hops)
+    )
     macs = {
-        k: OneTimeMac(net.key_pool(k), refresh_messages=cfg.security.mac_refresh_messages, link=k)
+        k: OneTimeMac(pools[k], refresh_messages=cfg.security.mac_refresh_messages, link=k)
         for k in range(n)
     }
-    f0 = net.table.f0[:n]
+    f0 = ch.f0.copy()
     v0 = (4.0 * f0 - 1.0) / 3.0
     shots = cfg.training.shots or 1
     return BrokerState(
         network=net,
+        key_pools=pools,
         macs=macs,
         verifier=Verifier(macs),
         trust=trust_from_params(cfg.consensus).reset(n),
