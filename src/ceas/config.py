@@ -31,6 +31,7 @@ from ceas.errors import ConfigError
 from ceas.network.params import NetworkParams
 from ceas.qnn.params import QNNParams
 from ceas.scheduling.params import SchedulingParams
+from ceas.scheduling.policies.value_iteration import exact_size_error
 from ceas.security.params import SecurityParams
 
 PRESETS = ("paper", "quick")
@@ -207,6 +208,12 @@ class RunConfig(_Section):
                 f"participants x {self.training.batch_size} samples; allowed: a state under "
                 f"{STATE_MEMORY_LIMIT_BYTES // 2**30} GiB (this needs {state_bytes / 2**30:.1f} GiB)"
             )
+        if self.broker.enabled and self.scheduling.policy == "value-iteration":
+            problem = exact_size_error(
+                self.training.nodes, self.network.memory.slots, self.scheduling.age_bins
+            )
+            if problem:
+                raise ValueError(problem)
         if self.data.classes is not None and len(self.data.classes) > self.model.n_qubits:
             raise ValueError(
                 f"data.classes: {self.data.classes} is not allowed; allowed: at most model.n_qubits = "

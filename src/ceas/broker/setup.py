@@ -20,9 +20,11 @@ from ceas.broker.learning import Learner
 from ceas.config import RunConfig
 from ceas.consensus.params import aggregation_from_params, trust_from_params
 from ceas.consensus.stamps import qfi_noise_bound
+from ceas.errors import ConfigError
 from ceas.network import QuantumNetwork
 from ceas.network.keys import KeyPool
 from ceas.rng import stream
+from ceas.scheduling.policies.value_iteration import exact_size_error, reduced_instance
 from ceas.scheduling.registry import make_policy
 from ceas.security.attacks import choose_byzantine, make_adversary
 from ceas.security.mac import OneTimeMac
@@ -104,21 +106,45 @@ def build_context(cfg: RunConfig) -> BrokerContext:
     probe = stream(seed, "qfi-probe").choice(
         learner.data.x_train.shape[0], size=cfg.model.qfi_probe_samples, replace=False
     )
+    copies = cfg.scheduling.payload_copies if cfg.broker.payload == "quantum" else 0
+    qfi_max = np.asarray(
+        qfi_noise_bound(learner.depolarizing, cfg.model.n_layers, cfg.model.n_qubits), float
+    )
     return BrokerContext(
         cfg=cfg,
         learner=learner,
-        policy=make_policy(cfg.scheduling.policy, cfg.scheduling),
+        policy=_policy(cfg, channels, qfi_max, learner.spec.n_params * copies),
         aggregation=aggregation,
         adversary=adversary,
         byzantine=byzantine,
         is_byzantine=is_byzantine,
-        copies=cfg.scheduling.payload_copies if cfg.broker.payload == "quantum" else 0,
-        qfi_max=np.asarray(
-            qfi_noise_bound(learner.depolarizing, cfg.model.n_layers, cfg.model.n_qubits), float
-        ),
+        copies=copies,
+        qfi_max=qfi_max,
         x_probe=learner.data.x_train[probe],
         channels=channels,
     )
+
+
+def _policy(cfg: RunConfig, channels: Channels, qfi_max: np.ndarray, payload_pairs: int):
+    """The scheduling policy; ``value-iteration`` gets the reduced instance of this network (live mode)."""
+    name, sched = cfg.scheduling.policy, cfg.scheduling
+    if name != "value-iteration":
+        return make_policy(name, sched)
+    problem = exact_size_error(cfg.training.nodes, cfg.network.memory.slots, sched.age_bins)
+    if problem:
+        raise ConfigError(problem)
+    model = reduced_instance(
+        sched,
+        f0=channels.f0,
+        t_coh_s=channels.t_coh_s,
+        rate_hz=channels.rate_hz,
+        slots=cfg.network.memory.slots,
+        phi=(cfg.training.shots or 1) * qfi_max,
+        payload_pairs=payload_pairs,
+        verification_pairs=cfg.security.verification_pairs,
+        f_min=cfg.network.memory.f_min,
+    )
+    return make_policy(name, sched, model=model, live=True)
 
 
 def _network(cfg: RunConfig) -> QuantumNetwork:
