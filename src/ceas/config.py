@@ -29,6 +29,7 @@ from ceas.errors import ConfigError
 from ceas.network.params import NetworkParams
 from ceas.qnn.params import QNNParams
 from ceas.scheduling.params import SchedulingParams
+from ceas.scheduling.policies.value_iteration import exact_size_error
 from ceas.security.params import SecurityParams
 
 PRESETS = ("paper", "quick")
@@ -238,6 +239,12 @@ class RunConfig(_Section):
                 f"data.classes: none (all {n_classes} of {self.data.dataset}) is not allowed with model.n_qubits = "
                 f"{self.model.n_qubits}; allowed: at most {self.model.n_qubits} classes (one <Z> per class)"
             )
+        if self.broker.enabled and self.scheduling.policy == "value-iteration":
+            problem = exact_size_error(
+                self.training.nodes, self.network.memory.slots, self.scheduling.age_bins
+            )
+            if problem:
+                raise ValueError(problem)
         if self.data.classes is not None and len(self.data.classes) > self.model.n_qubits:
             raise ValueError(
                 f"data.classes: {self.data.classes} is not allowed; allowed: at most model.n_qubits = "

@@ -112,7 +112,7 @@ def test_execute_purifies_the_pairs_a_decision_names(tmp_path):
         generate=np.zeros(net.n_links, bool),
         purify=np.array([[ids[0], ids[1]]]),
     )
-    execute(state, decision, 1e-6, np.random.default_rng(0))
+    execute(ctx, state, decision, 1e-6, np.random.default_rng(0))
     c = net.counters()
     assert c.consumed["purify"][0] in (1, 2)  # the sacrificed pair, and the kept one on failure
     assert np.all(c.residual == 0)

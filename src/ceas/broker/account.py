@@ -2,7 +2,10 @@
 
 Bell-pair utilisation U = pairs consumed by work whose result was used / pairs generated, over the run so far: a
 payload pair counts when its payload was accepted, a verification pair when its test was evaluated, a key pair in
-the share of distilled key bits that tags have spent.
+the share of distilled key bits that tags have spent. Pairs are link pairs: an end-to-end pair of a multi-hop channel
+used by such work counts all its hop pairs (:mod:`ceas.broker.channels`); the metrics ``payload_pairs`` and
+``verification_pairs`` count end-to-end pairs. With multi-hop channels the row also has the round's ``swapped``,
+``swap_failures``, ``cutoff_failures`` and ``unmatched_hop_pairs`` (absent in the star, whose rows stay as they were).
 """
 
 from __future__ import annotations
@@ -34,11 +37,11 @@ def account(
     supply, byz, update = plan.supply, replies.byzantine, agg.update
     pay_all = int(sum(w.size for w in plan.payload_werner))
     ver_used = int(sum(supply.verification[k].size for k in part))
-    utilisation = _utilisation(ctx, state, plan, agg.accepted, ver_used, delivered.sent)
+    utilisation = _utilisation(ctx, state, plan, agg.accepted, delivered.sent)
     honest = ~byz
     # gradient variance (SPEC §8): squared distance of the aggregate from the honest full-batch gradient
     g_full = ctx.learner.full_gradient(theta)
-    return {
+    row = {
         "round": plan.round,
         "train_loss": float(np.mean(replies.losses[honest])) if honest.any() else math.nan,
         "grad_norm": float(np.linalg.norm(update)) if update is not None else 0.0,
@@ -62,6 +65,15 @@ def account(
         "utilisation": float(utilisation),
         "pairs_held": int(state.network.view().held.sum()),
     }
+    if ctx.channels.multi.any():
+        swap = supply.swap
+        row.update(
+            swapped=swap.swapped,
+            swap_failures=swap.swap_failures,
+            cutoff_failures=swap.cutoff_failures,
+            unmatched_hop_pairs=swap.unmatched,
+        )
+    return row
 
 
 def _utilisation(
@@ -69,15 +81,22 @@ def _utilisation(
     state: BrokerState,
     plan: RoundPlan,
     accepted: np.ndarray,
-    ver_used: int,
     tags_sent: int,
 ) -> float:
     """Add the round to the run's totals; return the run's utilisation so far (module docstring)."""
-    n_need = ctx.payload_pairs
+    n_need, hops = ctx.payload_pairs, ctx.channels.n_hops[plan.participants]
     pay_used = (
-        int(sum(min(plan.payload_werner[i].size, n_need) for i in np.flatnonzero(accepted)))
+        int(
+            sum(
+                min(plan.payload_werner[i].size, n_need) * int(hops[i])
+                for i in np.flatnonzero(accepted)
+            )
+        )
         if ctx.copies
         else 0
+    )
+    ver_used = int(
+        sum(plan.supply.verification[k].size * int(h) for k, h in zip(plan.participants, hops))
     )
     tot, supply = state.totals, plan.supply
     tot["generated"] += supply.generated

@@ -10,7 +10,9 @@
    priority order (key, payload, verification), every pair the moment it is heralded. A link generates all round
    where the decision says so, elsewhere only until its requests are served.
 
-Links are the end-to-end channels between each node and the broker: link k serves node k.
+The policy decides per channel (:mod:`ceas.broker.channels`): node k's end-to-end connection to the broker, one link
+in the star (channel k is link k), a swapped path of links in other topologies. Row k of every view and decision is
+channel k; pairs, supply and key pools are per channel.
 """
 
 from __future__ import annotations
@@ -19,13 +21,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ceas.broker.channels import serve
 from ceas.broker.setup import TAG_BITS, BrokerContext, BrokerState
-from ceas.network.network import StreamDemand
 from ceas.network.qkd import bbm92
-from ceas.scheduling.views import PURPOSES, Decision, InventoryView, NodeView
+from ceas.scheduling.views import Decision, InventoryView, NodeView
 
-PRIORITY = ("key", "payload", "verification")
-"""Order in which a link serves fresh requests (see :func:`execute`)."""
+
+@dataclass(frozen=True)
+class SwapCounts:
+    """End-to-end pairs of multi-hop channels in one round (all zero in the star; see :mod:`ceas.broker.channels`).
+
+    Attributes
+    ----------
+    swapped : int
+        End-to-end pairs made.
+    cutoff_failures, swap_failures : int
+        Lost because a hop pair waited past its cutoff, or because a Bell measurement failed.
+    unmatched : int
+        Hop pairs consumed without partners on the other hops.
+    """
+
+    swapped: int = 0
+    cutoff_failures: int = 0
+    swap_failures: int = 0
+    unmatched: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,14 +53,17 @@ class PairSupply:
 
     Attributes
     ----------
-    payload, verification : tuple of L arrays
-        Werner parameters at use of the pairs each link delivered for the purpose, in delivery order.
-    arrival_s : (L,) float
-        Seconds after the round's start at which each link's last payload pair was heralded (0 if none).
+    payload, verification : tuple of C arrays
+        Werner parameters at use of the end-to-end pairs each channel delivered for the purpose, in delivery order.
+    arrival_s : (C,) float
+        Seconds after the round's start at which each channel's last payload pair was ready (0 if none).
     generated, expired, evicted : int
-        Pairs generated, expired (cutoff) and evicted (memory full) during the round, all links.
+        Link pairs generated, expired (cutoff) and evicted (memory full) during the round, all links.
     key_pairs, key_bits : int
-        Pairs measured for key and the secret bits they yielded (deposited in the links' key pools).
+        Link pairs measured for key (an end-to-end pair counts its hops) and the secret bits they yielded (deposited
+        in the channels' key pools).
+    swap : SwapCounts
+        Multi-hop channels' swaps.
     """
 
     payload: tuple[np.ndarray, ...]
@@ -52,6 +74,7 @@ class PairSupply:
     evicted: int
     key_pairs: int
     key_bits: int
+    swap: SwapCounts = SwapCounts()
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +117,7 @@ def configure(
     """Phase 1 of round ``t``: views, the policy's decision, the network's execution of it (module docstring)."""
     inventory, nodes = views(ctx, state, t)
     decision = ctx.policy(inventory, nodes, rng)
-    supply = execute(state, decision, ctx.cfg.scheduling.round_s, rng)
+    supply = execute(ctx, state, decision, ctx.cfg.scheduling.round_s, rng)
     participants = np.sort(decision.participants)
     werner = tuple(supply.payload[k] for k in participants)
     if ctx.copies:
@@ -114,24 +137,29 @@ def configure(
 
 
 def views(ctx: BrokerContext, state: BrokerState, t: int) -> tuple[InventoryView, NodeView]:
-    """What the policy sees in round ``t``: the inventory (Definition 2) and the nodes' state and demand."""
-    cfg, net = ctx.cfg, state.network
+    """What the policy sees in round ``t``: the inventory (Definition 2) per channel and the nodes' state and demand.
+
+    Row k is channel k (node k's connection to the broker) with its effective physics; stored pairs are shown for
+    single-hop channels only (a multi-hop channel swaps at herald, so it holds no end-to-end pairs).
+    """
+    cfg, net, ch = ctx.cfg, state.network, ctx.channels
     n = cfg.training.nodes
     v = net.view()
     occ = v.occupied
-    table = net.table
+    channel = ch.link_channel[np.nonzero(occ)[0]]
+    shown = channel >= 0
     inventory = InventoryView(
-        link_node=np.array([min(a, b) for a, b in table.edges], dtype=np.int64),
-        f0=table.f0,
-        t_coh_s=table.t_coh_s,
-        cutoff_s=table.cutoff_s,
-        rate_hz=table.rate_hz,
-        slots=np.full(net.n_links, net.capacity),
-        key_bits=np.array([pool.available_bits for pool in net.key_pools], float),
-        pair_id=v.pair_id[occ],
-        pair_link=np.nonzero(occ)[0],
-        pair_age_s=v.age_s[occ],
-        pair_fidelity=np.clip(v.fidelity[occ], 0.25, 1.0),
+        link_node=np.arange(ch.n, dtype=np.int64),
+        f0=ch.f0,
+        t_coh_s=ch.t_coh_s,
+        cutoff_s=ch.cutoff_s,
+        rate_hz=ch.rate_hz,
+        slots=np.full(ch.n, net.capacity),
+        key_bits=np.array([pool.available_bits for pool in state.key_pools], float),
+        pair_id=v.pair_id[occ][shown],
+        pair_link=channel[shown],
+        pair_age_s=v.age_s[occ][shown],
+        pair_fidelity=np.clip(v.fidelity[occ][shown], 0.25, 1.0),
         time_s=net.now,
     )
     payload = np.full(n, ctx.payload_pairs, dtype=np.int64)
@@ -150,65 +178,68 @@ def views(ctx: BrokerContext, state: BrokerState, t: int) -> tuple[InventoryView
 
 
 def execute(
-    state: BrokerState, decision: Decision, round_s: float, rng: np.random.Generator
+    ctx: BrokerContext,
+    state: BrokerState,
+    decision: Decision,
+    round_s: float,
+    rng: np.random.Generator,
 ) -> PairSupply:
-    """Run the network for one round of ``round_s`` seconds under ``decision``; draws key sifting from ``rng``."""
-    net = state.network
-    L = net.n_links
+    """Run the network for one round of ``round_s`` seconds under ``decision``; draws key sifting (and, on
+    multi-hop channels, swap outcomes) from ``rng``."""
+    net, ch = state.network, ctx.channels
     got: dict[str, list[list[np.ndarray]]] = {
-        p: [[] for _ in range(L)] for p in ("payload", "verification")
+        p: [[] for _ in range(ch.n)] for p in ("payload", "verification")
     }
     key_pairs = key_bits = 0
     _purify(state, decision, rng)
-    # stored pairs chosen by the policy, used at the start of the round
+    # stored pairs chosen by the policy (on single-hop channels' links), used at the start of the round
     for purpose in ("payload", "verification"):
         for link, ids in _by_link(state, getattr(decision, purpose)):
-            got[purpose][link].append(net.consume(link, ids, purpose=purpose).werner)
+            delivery = net.consume(link, ids, purpose=purpose)
+            got[purpose][ch.link_channel[link]].append(delivery.werner)
     for stored in (decision.key, decision.convert):
         for link, ids in _by_link(state, stored):
-            y = net.distill_key(link, ids, rng=rng)
+            y = net.distill_key(link, ids, rng=rng)  # into the link's pool: its channel's pool
             key_bits += y.secret_bits
             key_pairs += int(y.pairs)
-    # The round's tau seconds in one network step. Each link serves its fresh requests in priority order --
-    # key, payload, verification -- with stored pairs first and then every pair the moment it is heralded (a
-    # verification test or a BBM92 measurement needs no storage either), so no requested pair waits in memory.
-    # Key goes first: a reply whose tag cannot be paid is never sent, which wastes its payload pairs, while key
-    # bits distilled for a reply that then misses the round stay in the pool for the next one.
-    # A link generates for the whole round where the decision says so; elsewhere only until its requests are
-    # served (a link stops attempting at its last needed herald).
-    need = decision.requests
-    on = decision.generate | (need.sum(axis=1) > 0)
-    if on.any():
-        net.set_generation(on, True)
-    if (~on).any():
-        net.set_generation(~on, False)
+    # The round's tau seconds in one network step (channels.serve). Each link serves its fresh requests in priority
+    # order -- key, payload, verification -- with stored pairs first and then every pair the moment it is heralded
+    # (a verification test or a BBM92 measurement needs no storage either), so no requested pair waits in memory
+    # (on a multi-hop channel it waits only for its partners on the other hops). Key goes first: a reply whose tag
+    # cannot be paid is never sent, which wastes its payload pairs, while key bits distilled for a reply that then
+    # misses the round stay in the pool for the next one.
     start = net.now
-    rep = net.advance(
-        round_s,
-        [StreamDemand(pairs=need[:, PURPOSES.index(p)].copy(), purpose=p) for p in PRIORITY],
-        stop_when_served=~decision.generate,
-    )
-    key, payload, verification = rep.deliveries
-    for purpose, d in (("payload", payload), ("verification", verification)):
-        for link in np.unique(d.link):
-            got[purpose][link].append(d.werner[d.link == link])
-    arrival = np.zeros(L)
-    if payload.n:
-        np.maximum.at(arrival, payload.link, payload.time_s - start)
-    for link in np.unique(key.link):
-        y = bbm92(key.bell[key.link == link], rng)
-        net.key_pool(int(link)).deposit(y.secret_bits)
-        key_bits += y.secret_bits
-        key_pairs += int(y.pairs)
+    stream = serve(net, ch, decision.requests, decision.generate, round_s, rng)
+    payload, verification = stream.delivered["payload"], stream.delivered["verification"]
+    arrival = np.zeros(ch.n)
+    for c in range(ch.n):
+        if payload.time_s[c].size:
+            arrival[c] = np.max(payload.time_s[c] - start)
+        for purpose, d in (("payload", payload), ("verification", verification)):
+            if d.time_s[c].size:
+                got[purpose][c].append(d.werner(c))
+    key = stream.delivered["key"]
+    for c in range(ch.n):
+        if key.time_s[c].size:
+            y = bbm92(key.bell[c], rng)
+            state.key_pools[c].deposit(y.secret_bits)
+            key_bits += y.secret_bits
+            key_pairs += int(y.pairs) * int(ch.n_hops[c])
     return PairSupply(
         payload=tuple(np.concatenate(x) if x else np.zeros(0) for x in got["payload"]),
         verification=tuple(np.concatenate(x) if x else np.zeros(0) for x in got["verification"]),
         arrival_s=arrival,
-        generated=int(rep.generated.sum()),
-        expired=int(rep.expired.sum()),
-        evicted=int(rep.evicted.sum()),
+        generated=stream.generated,
+        expired=stream.expired,
+        evicted=stream.evicted,
         key_pairs=key_pairs,
         key_bits=int(key_bits),
+        swap=SwapCounts(
+            swapped=stream.swapped,
+            cutoff_failures=stream.cutoff_failures,
+            swap_failures=stream.swap_failures,
+            unmatched=stream.unmatched,
+        ),
     )
 
 

@@ -1,8 +1,9 @@
 """What a broker run holds: the fixed :class:`BrokerContext` (built once) and the evolving :class:`BrokerState`.
 
 The context is everything a round reads but never changes -- configuration, learning layer, policy, aggregation rule,
-adversary and Byzantine set, payload size, QFI caps, the QFI probe batch. The state is everything the rounds change --
-network and inventory, key pools and MACs, the verifier's replay memory, trust, the last verified stamps, the
+adversary and Byzantine set, payload size, QFI caps, the QFI probe batch, the channels from each node to the broker
+(:mod:`ceas.broker.channels`). The state is everything the rounds change -- network and inventory, the channels' key
+pools and MACs, the verifier's replay memory, trust, the last verified stamps, the
 broker's fidelity estimates and the run's accounting totals -- and is pickled whole into the checkpoint, so a
 resumed run continues exactly.
 """
@@ -14,14 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from ceas.broker.channels import Channels, build_channels
 from ceas.broker.learning import Learner
 from ceas.config import RunConfig
 from ceas.consensus.params import aggregation_from_params, trust_from_params
 from ceas.consensus.stamps import qfi_noise_bound
 from ceas.errors import ConfigError
 from ceas.network import QuantumNetwork
+from ceas.network.keys import KeyPool
 from ceas.network.werner import stamp_weight, werner_from_fidelity
 from ceas.rng import stream
+from ceas.scheduling.policies.value_iteration import exact_size_error, reduced_instance
 from ceas.scheduling.registry import make_policy
 from ceas.security.attacks import choose_byzantine, make_adversary
 from ceas.security.mac import OneTimeMac
@@ -52,6 +56,8 @@ class BrokerContext:
         Largest QFI summary each node's noise allows (the stamp verification cap).
     x_probe : (Q, n) float
         The fixed probe batch of the QFI summaries.
+    channels : Channels
+        Node k's end-to-end channel to the broker, per node (one link each in the star).
     """
 
     cfg: RunConfig
@@ -64,6 +70,7 @@ class BrokerContext:
     copies: int
     qfi_max: np.ndarray
     x_probe: np.ndarray
+    channels: Channels
 
     @property
     def n_params(self) -> int:
@@ -76,13 +83,12 @@ class BrokerContext:
 
 
 def build_context(cfg: RunConfig) -> BrokerContext:
-    """Build the learning layer, the policy, the rule and the adversary of a broker run (see :class:`BrokerContext`)."""
-    if cfg.network.topology.kind != "star":
-        raise ConfigError(
-            f"network.topology.kind: {cfg.network.topology.kind!r} is not allowed with broker.enabled = true; "
-            "allowed: 'star' (routes over repeaters are simulated by `ceas network simulate` only so far)"
-        )
+    """Build the learning layer, the policy, the rule and the adversary of a broker run (see :class:`BrokerContext`).
+
+    The channels are read off the network :func:`initial_state` builds (the same stream gives the same graph).
+    """
     seed, n = cfg.run.seed, cfg.training.nodes
+    channels = build_channels(_network(cfg), n)
     learner = Learner(cfg)
     aggregation = aggregation_from_params(cfg.consensus, cfg.security.byzantine_fraction)
     byzantine = choose_byzantine(n, cfg.security.byzantine_fraction, stream(seed, "byzantine"))
@@ -101,20 +107,49 @@ def build_context(cfg: RunConfig) -> BrokerContext:
     probe = stream(seed, "qfi-probe").choice(
         learner.data.x_train.shape[0], size=cfg.model.qfi_probe_samples, replace=False
     )
+    copies = cfg.scheduling.payload_copies if cfg.broker.payload == "quantum" else 0
+    qfi_max = np.asarray(
+        qfi_noise_bound(learner.depolarizing, cfg.model.n_layers, cfg.model.n_qubits), float
+    )
     return BrokerContext(
         cfg=cfg,
         learner=learner,
-        policy=make_policy(cfg.scheduling.policy, cfg.scheduling),
+        policy=_policy(cfg, channels, qfi_max, learner.spec.n_params * copies),
         aggregation=aggregation,
         adversary=adversary,
         byzantine=byzantine,
         is_byzantine=is_byzantine,
-        copies=cfg.scheduling.payload_copies if cfg.broker.payload == "quantum" else 0,
-        qfi_max=np.asarray(
-            qfi_noise_bound(learner.depolarizing, cfg.model.n_layers, cfg.model.n_qubits), float
-        ),
+        copies=copies,
+        qfi_max=qfi_max,
         x_probe=learner.data.x_train[probe],
+        channels=channels,
     )
+
+
+def _policy(cfg: RunConfig, channels: Channels, qfi_max: np.ndarray, payload_pairs: int):
+    """The scheduling policy; ``value-iteration`` gets the reduced instance of this network (live mode)."""
+    name, sched = cfg.scheduling.policy, cfg.scheduling
+    if name != "value-iteration":
+        return make_policy(name, sched)
+    problem = exact_size_error(cfg.training.nodes, cfg.network.memory.slots, sched.age_bins)
+    if problem:
+        raise ConfigError(problem)
+    model = reduced_instance(
+        sched,
+        f0=channels.f0,
+        t_coh_s=channels.t_coh_s,
+        rate_hz=channels.rate_hz,
+        slots=cfg.network.memory.slots,
+        phi=(cfg.training.shots or 1) * qfi_max,
+        payload_pairs=payload_pairs,
+        verification_pairs=cfg.security.verification_pairs,
+        f_min=cfg.network.memory.f_min,
+    )
+    return make_policy(name, sched, model=model, live=True)
+
+
+def _network(cfg: RunConfig) -> QuantumNetwork:
+    return QuantumNetwork.from_params(cfg.network, stream(cfg.run.seed, "network"))
 
 
 @dataclass
@@ -122,6 +157,7 @@ class BrokerState:
     """Everything of the broker that evolves across rounds (pickled into the checkpoint)."""
 
     network: QuantumNetwork
+    key_pools: tuple[KeyPool, ...]  # (N,) per channel; a single-hop channel's is its link's pool
     macs: dict[int, OneTimeMac]
     verifier: Verifier
     trust: Any
@@ -137,16 +173,25 @@ class BrokerState:
 
 
 def initial_state(ctx: BrokerContext) -> BrokerState:
-    """The network, key pools, MACs, trust and stamp memory at round 0."""
-    cfg = ctx.cfg
+    """The network, key pools, MACs, trust and stamp memory at round 0.
+
+    Every link's pool and every multi-hop channel's pool starts with the pre-shared seed key.
+    """
+    cfg, ch = ctx.cfg, ctx.channels
     n = cfg.training.nodes
-    net = QuantumNetwork.from_params(cfg.network, stream(cfg.run.seed, "network"))
+    net = _network(cfg)
     net.preshare_keys(cfg.security.seed_key_bits)
+    pools = tuple(
+        net.key_pool(hops[0])
+        if len(hops) == 1
+        else KeyPool(stream(cfg.run.seed, "channel-key", c), cfg.security.seed_key_bits)
+        for c, hops in enumerate(ch.hops)
+    )
     macs = {
-        k: OneTimeMac(net.key_pool(k), refresh_messages=cfg.security.mac_refresh_messages, link=k)
+        k: OneTimeMac(pools[k], refresh_messages=cfg.security.mac_refresh_messages, link=k)
         for k in range(n)
     }
-    f0 = net.table.f0[:n]
+    f0 = ch.f0.copy()
     v0 = werner_from_fidelity(f0)
     shots = cfg.training.shots or 1
     # paper stamps start from what each node's noise and link allow; predicted-MSE stamps from no prior at all (the
@@ -154,6 +199,7 @@ def initial_state(ctx: BrokerContext) -> BrokerState:
     phi = stamp_weight(shots, ctx.qfi_max, v0) if cfg.consensus.stamp == "paper" else np.ones(n)
     return BrokerState(
         network=net,
+        key_pools=pools,
         macs=macs,
         verifier=Verifier(macs, max_stamp_bytes=cfg.security.max_stamp_bytes),
         trust=trust_from_params(cfg.consensus).reset(n),
