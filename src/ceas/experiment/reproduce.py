@@ -87,7 +87,7 @@ def plan(base: str, *, quick: bool, seeds: int, out: Path, overrides: list[str])
     return runs
 
 
-def _run_one(cfg: RunConfig) -> dict[str, Any]:
+def _run_one(cfg: RunConfig, run_plots: bool = False) -> dict[str, Any]:
     from ceas.experiment.runner import run, run_dir_of
 
     folder = run_dir_of(cfg)
@@ -105,17 +105,49 @@ def _run_one(cfg: RunConfig) -> dict[str, Any]:
             resume = meta.get("config_digest") == cfg.digest()
         except ResumeError:  # a torn or foreign file: start again
             resume = False
-    result = run(cfg, resume=resume, overwrite=not resume, progress=False)
+    result = run(cfg, resume=resume, overwrite=not resume, progress=False, plots=run_plots)
     return {"name": cfg.run.name, "metrics": result.metrics}
 
 
+def _prepare(configs: list[RunConfig]) -> None:
+    """Load every data set of the grid once, before the worker processes fork, so that they inherit the
+    preprocessed, read-only arrays (and the modules a cell needs) instead of each building its own."""
+    from ceas.experiment.runner import make_trainer  # noqa: F401  (imports the trainer for the workers)
+    from ceas.qnn.data import load_dataset
+
+    if any(cfg.broker.enabled for cfg in configs):
+        import ceas.broker.round  # noqa: F401
+    seen = set()
+    for cfg in configs:
+        d = cfg.data
+        classes = tuple(d.classes) if d.classes is not None else None
+        key = (d.dataset, cfg.model.n_qubits, d.test_fraction, classes, cfg.run.seed, d.n_samples)
+        if key not in seen:
+            seen.add(key)
+            load_dataset(
+                d.dataset,
+                cfg.model.n_qubits,
+                test_fraction=d.test_fraction,
+                classes=classes,
+                seed=cfg.run.seed,
+                n_samples=d.n_samples,
+            )
+
+
 def run_many(
-    configs: list[RunConfig], *, workers: int = 2, progress: bool = True, fresh: bool = False
+    configs: list[RunConfig],
+    *,
+    workers: int = 2,
+    progress: bool = True,
+    fresh: bool = False,
+    run_plots: bool = False,
 ) -> list[dict[str, Any]]:
     """Run (or reuse, or resume) every config in a process pool; results in the order given.
 
     A finished run is reused when its folder holds a run of the same configuration; the folder does not know which
-    code made it, so after a code change pass ``fresh=True`` to delete the planned runs' folders first.
+    code made it, so after a code change pass ``fresh=True`` to delete the planned runs' folders first. Runs draw
+    no plots of their own unless ``run_plots`` (the grid draws its figures once from all results; ``ceas plot
+    <run folder>`` draws one run's later).
     """
     if fresh:
         import shutil
@@ -124,8 +156,9 @@ def run_many(
 
         for cfg in configs:
             shutil.rmtree(run_dir_of(cfg), ignore_errors=True)
+    _prepare(configs)
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_run_one, c) for c in configs]
+        futures = [pool.submit(_run_one, c, run_plots) for c in configs]
         if not progress:
             return [f.result() for f in futures]
         from rich.progress import (
@@ -233,12 +266,16 @@ def reproduce(
     overrides: list[str] | None = None,
     progress: bool = True,
     fresh: bool = False,
+    run_plots: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) every scenario × seed and write results.json, report.md and accuracy.png into ``out``."""
+    """Run (or resume) every scenario × seed and write results.json, report.md and accuracy.png into ``out``
+    (``run_plots``: each run also draws its own PNGs)."""
     seeds = seeds if seeds is not None else (2 if quick else 5)
     out = Path(out or ("runs/reproduce-quick" if quick else "runs/reproduce"))
     configs = plan(base, quick=quick, seeds=seeds, out=out, overrides=overrides or [])
-    results = run_many(configs, workers=workers, progress=progress, fresh=fresh)
+    results = run_many(
+        configs, workers=workers, progress=progress, fresh=fresh, run_plots=run_plots
+    )
     table = summarise(results)
     title = f"Headline comparison ({'quick' if quick else 'paper'} configuration, {seeds} seeds)"
     store.write_json_atomic(out / "results.json", {"title": title, "scenarios": table})
