@@ -45,7 +45,9 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
 
 
 def test_metrics_parquet_round_trip(tmp_path):
-    rows = [{"round": i, "test_accuracy": 0.5 + i / 10, "train_loss": 1.0 / (i + 1)} for i in range(5)]
+    rows = [
+        {"round": i, "test_accuracy": 0.5 + i / 10, "train_loss": 1.0 / (i + 1)} for i in range(5)
+    ]
     store.write_metrics(tmp_path / "m.parquet", rows)
     assert store.read_metrics(tmp_path / "m.parquet") == rows
 
