@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,23 @@ def _prepare(configs: list[RunConfig]) -> None:
             )
 
 
+_LIMITS = None
+
+
+def _worker_init(threads: int) -> None:
+    """A grid worker uses its share of the cores: simulator threads and BLAS threads (no oversubscription when
+    several workers share few cores; numbers do not depend on it)."""
+    global _LIMITS
+    from ceas.qnn.simulator import set_default_threads
+
+    set_default_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits  # ships with scikit-learn
+    except ImportError:  # pragma: no cover
+        return
+    _LIMITS = threadpool_limits(limits=threads)
+
+
 def run_many(
     configs: list[RunConfig],
     *,
@@ -157,7 +175,13 @@ def run_many(
         for cfg in configs:
             shutil.rmtree(run_dir_of(cfg), ignore_errors=True)
     _prepare(configs)
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+    workers = max(1, workers)
+    threads = max(
+        1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1) // workers
+    )
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_worker_init, initargs=(threads,)
+    ) as pool:
         futures = [pool.submit(_run_one, c, run_plots) for c in configs]
         if not progress:
             return [f.result() for f in futures]
