@@ -32,6 +32,8 @@ def test_reproduce_quick_tiny(tmp_path, capsys):
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["scenarios"]) == set(SCENARIOS)
     assert (tmp_path / "accuracy.png").stat().st_size > 0
+    # a grid draws its figure once; its runs draw none of their own (ceas plot <run> draws one on request)
+    assert not list(tmp_path.glob("*-s0/*.png"))
     mtime = (tmp_path / "ceas-s0" / "metrics.parquet").stat().st_mtime
     assert main(argv) == 0  # finished runs are reused, not recomputed
     assert (tmp_path / "ceas-s0" / "metrics.parquet").stat().st_mtime == mtime

@@ -100,3 +100,15 @@ def test_synthetic_task_has_the_asked_size_is_seeded_and_learnable_by_a_linear_r
     assert score > 0.6  # chance is 0.5; 500 test samples give a standard error of 0.022
     with pytest.raises(ValidationError, match="synthetic"):
         load_dataset("iris", 2, n_samples=100)
+
+
+def test_load_dataset_is_memoised_and_read_only():
+    a = load_dataset("iris", 3, seed=5)
+    b = load_dataset("iris", 3, seed=5, test_fraction=0.25, classes=None)
+    assert a is b  # one preprocessed copy per process, shared by every run of a grid
+    for arr in (a.x_train, a.y_train, a.x_test, a.y_test):
+        assert not arr.flags.writeable
+        with pytest.raises(ValueError):
+            arr[0] = 0
+    assert load_dataset("iris", 3, seed=6) is not a
+    assert load_dataset("iris", 3, seed=5, classes=(2, 0)).n_classes == 2

@@ -128,3 +128,73 @@ def test_z_signs_match_bits():
     assert z.shape == (8, 3)
     # |011> : wire 0 is 0 (+1), wires 1 and 2 are 1 (-1)
     np.testing.assert_array_equal(z[0b011], [1, -1, -1])
+
+
+def test_readout_qubit_chosen_independently_of_the_entangler():
+    from qnn_dense_reference import expval_z, state
+
+    from ceas.qnn import QNNSimulator
+
+    # default unchanged: the field unset reproduces the entangler's choice
+    assert CircuitSpec(4, 2, "linear").readout_qubits == (3,)
+    assert CircuitSpec(4, 2, "linear", readout_qubit=None) == CircuitSpec(4, 2, "linear")
+    # <Z_0> on a linear circuit can now be asked for, and it matches a dense reference
+    spec = CircuitSpec(4, 2, "linear", readout_qubit=0)
+    assert spec.readout_qubits == (0,)
+    rng = np.random.default_rng(4)
+    theta = rng.uniform(0, 2 * np.pi, (1, spec.n_params))
+    x = rng.uniform(0, np.pi, (1, 3, 4))
+    sim = QNNSimulator(spec)
+    e = sim.expval(theta, x)[0, :, 0]
+    ref = [expval_z(state(theta[0], xb, 4, 2, "linear"), 0, 4) for xb in x[0]]
+    np.testing.assert_allclose(e, ref, atol=1e-12)
+    jac = sim.jacobian(theta, x)[0, :, 0].reshape(3, 2, 4, 2)  # (B, L, n, 2)
+    # qubit 0 is never a CNOT target there: no other qubit's last-layer gate reaches Z_0, and with one layer
+    # its light cone holds only its own parameters (why the default reads out the last qubit)
+    assert np.all(np.abs(jac[:, 1, 1:]) < 1e-12) and np.all(np.abs(jac[:, :, 0, 0]) > 0)
+    one = CircuitSpec(4, 1, "linear", readout_qubit=0)
+    jac1 = QNNSimulator(one).jacobian(theta[:, :8], x)[0, :, 0].reshape(3, 4, 2)
+    assert np.all(np.abs(jac1[:, 1:]) < 1e-12)
+    # several outputs: consecutive qubits from the first
+    assert CircuitSpec(5, 1, "ring", n_classes=3, readout_qubit=1).readout_qubits == (1, 2, 3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"readout_qubit": 4}, "readout_qubit must be an integer in [0, 3], got 4"),
+        ({"readout_qubit": -1}, "readout_qubit must be an integer in [0, 3], got -1"),
+        ({"readout_qubit": 2, "n_classes": 3}, "readout_qubit must be an integer in [0, 1], got 2"),
+        ({"readout_qubit": True}, "readout_qubit must be an integer, got True"),
+    ],
+)
+def test_readout_qubit_is_validated(kwargs, message):
+    with pytest.raises(ValidationError) as err:
+        CircuitSpec(4, 1, **kwargs)
+    assert message in str(err.value)
+
+
+def test_readout_qubit_config_field():
+    from ceas.config import load_config
+    from ceas.errors import ConfigError
+
+    cfg = load_config("quick", ["model.readout_qubit=2"])
+    assert cfg.model.circuit().readout_qubits == (2,)
+    assert load_config("quick", []).model.circuit().readout_qubits == (0,)
+    with pytest.raises(ConfigError, match="model.readout_qubit: 4 is not allowed"):
+        load_config("quick", ["model.readout_qubit=4"])
+
+
+def test_two_qubit_ring_uses_both_directions_so_qubit_0_sees_qubit_1():
+    from ceas.qnn import QNNSimulator
+
+    spec = CircuitSpec(2, 1, "ring")
+    assert spec.cnot_pairs == (
+        (0, 1),
+        (1, 0),
+    )  # the convention: the closing CNOT(1, 0) is kept for n = 2
+    rng = np.random.default_rng(2)
+    theta = rng.uniform(0, 2 * np.pi, (1, spec.n_params))
+    x = rng.uniform(0, np.pi, (1, 4, 2))
+    jac = QNNSimulator(spec).jacobian(theta, x)[0, :, 0].reshape(4, 1, 2, 2)
+    assert np.all(np.abs(jac[:, 0, 1, 0]) > 1e-9)  # ∂<Z_0>/∂(RY on qubit 1) is not identically zero

@@ -77,3 +77,21 @@ def test_qfi_diagonal_of_identical_rows_is_computed_once_and_bit_identical():
     for k in range(6):
         np.testing.assert_array_equal(same[k], mixed[0])
         np.testing.assert_array_equal(same[k], mixed[2])
+
+
+def test_default_threads_change_no_number():
+    from ceas.qnn.simulator import set_default_threads
+
+    spec = CircuitSpec(5, 2)
+    rng = np.random.default_rng(5)
+    theta = np.broadcast_to(rng.uniform(0, 6, spec.n_params), (4, spec.n_params)).copy()
+    x = rng.uniform(0, 3, (4, 9, 5))
+    sim = QNNSimulator(spec)
+    before = shifted_expval(sim, theta, x)
+    try:
+        set_default_threads(1)
+        assert sim._workers() == 1
+        np.testing.assert_array_equal(shifted_expval(sim, theta, x), before)
+    finally:
+        set_default_threads(None)
+    assert QNNSimulator(spec, threads=3)._workers() == 3

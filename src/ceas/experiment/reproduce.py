@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,9 @@ def _same_run(record: dict[str, Any], cfg: RunConfig, made_by: dict[str, Any]) -
     )
 
 
-def _run_one(cfg: RunConfig, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
+def _run_one(
+    cfg: RunConfig, plugins: tuple[str, ...] = (), run_plots: bool = False
+) -> dict[str, Any]:
     from ceas.experiment.runner import run, run_dir_of
     from ceas.plugins import activate, provenance
 
@@ -117,17 +120,66 @@ def _run_one(cfg: RunConfig, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
             resume = _same_run(meta, cfg, made_by)
         except ResumeError:  # a torn or foreign file: start again
             resume = False
-    result = run(cfg, resume=resume, overwrite=not resume, progress=False)
+    result = run(cfg, resume=resume, overwrite=not resume, progress=False, plots=run_plots)
     return {"name": cfg.run.name, "metrics": result.metrics}
 
 
+def _prepare(configs: list[RunConfig]) -> None:
+    """Load every data set of the grid once, before the worker processes fork, so that they inherit the
+    preprocessed, read-only arrays (and the modules a cell needs) instead of each building its own."""
+    from ceas.experiment.runner import make_trainer  # noqa: F401  (imports the trainer for the workers)
+    from ceas.qnn.data import load_dataset
+
+    if any(cfg.broker.enabled for cfg in configs):
+        import ceas.broker.round  # noqa: F401
+    seen = set()
+    for cfg in configs:
+        d = cfg.data
+        classes = tuple(d.classes) if d.classes is not None else None
+        key = (d.dataset, cfg.model.n_qubits, d.test_fraction, classes, cfg.run.seed, d.n_samples)
+        if key not in seen:
+            seen.add(key)
+            load_dataset(
+                d.dataset,
+                cfg.model.n_qubits,
+                test_fraction=d.test_fraction,
+                classes=classes,
+                seed=cfg.run.seed,
+                n_samples=d.n_samples,
+            )
+
+
+_LIMITS = None
+
+
+def _worker_init(threads: int) -> None:
+    """A grid worker uses its share of the cores: simulator threads and BLAS threads (no oversubscription when
+    several workers share few cores; numbers do not depend on it)."""
+    global _LIMITS
+    from ceas.qnn.simulator import set_default_threads
+
+    set_default_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits  # ships with scikit-learn
+    except ImportError:  # pragma: no cover
+        return
+    _LIMITS = threadpool_limits(limits=threads)
+
+
 def run_many(
-    configs: list[RunConfig], *, workers: int = 2, progress: bool = True, fresh: bool = False
+    configs: list[RunConfig],
+    *,
+    workers: int = 2,
+    progress: bool = True,
+    fresh: bool = False,
+    run_plots: bool = False,
 ) -> list[dict[str, Any]]:
     """Run (or reuse, or resume) every config in a process pool; results in the order given.
 
     A finished run is reused only when its folder holds a run of the same configuration, code version and plugins
-    (see :mod:`ceas.plugins`); ``fresh=True`` deletes the planned runs' folders first all the same.
+    (see :mod:`ceas.plugins`); ``fresh=True`` deletes the planned runs' folders first all the same. Runs draw no
+    plots of their own unless ``run_plots`` (the grid draws its figures once from all results; ``ceas plot <run
+    folder>`` draws one run's later).
     """
     from ceas.plugins import loaded
 
@@ -139,8 +191,15 @@ def run_many(
 
         for cfg in configs:
             shutil.rmtree(run_dir_of(cfg), ignore_errors=True)
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_run_one, c, plugins) for c in configs]
+    _prepare(configs)
+    workers = max(1, workers)
+    threads = max(
+        1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1) // workers
+    )
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_worker_init, initargs=(threads,)
+    ) as pool:
+        futures = [pool.submit(_run_one, c, plugins, run_plots) for c in configs]
         if not progress:
             return [f.result() for f in futures]
         from rich.progress import (
@@ -248,12 +307,16 @@ def reproduce(
     overrides: list[str] | None = None,
     progress: bool = True,
     fresh: bool = False,
+    run_plots: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) every scenario × seed and write results.json, report.md and accuracy.png into ``out``."""
+    """Run (or resume) every scenario × seed and write results.json, report.md and accuracy.png into ``out``
+    (``run_plots``: each run also draws its own PNGs)."""
     seeds = seeds if seeds is not None else (2 if quick else 5)
     out = Path(out or ("runs/reproduce-quick" if quick else "runs/reproduce"))
     configs = plan(base, quick=quick, seeds=seeds, out=out, overrides=overrides or [])
-    results = run_many(configs, workers=workers, progress=progress, fresh=fresh)
+    results = run_many(
+        configs, workers=workers, progress=progress, fresh=fresh, run_plots=run_plots
+    )
     table = summarise(results)
     title = f"Headline comparison ({'quick' if quick else 'paper'} configuration, {seeds} seeds)"
     store.write_json_atomic(out / "results.json", {"title": title, "scenarios": table})

@@ -93,9 +93,17 @@ def _summary(
 
 
 def run(
-    cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, progress: bool = True
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    plots: bool = True,
 ) -> RunResult:
-    """Train as configured and write every result file. See the module docstring."""
+    """Train as configured and write every result file. See the module docstring.
+
+    ``plots=False`` skips the per-run PNGs (grids draw theirs once from all results; ``ceas plot`` redraws one).
+    """
     out = run_dir_of(cfg)
     ckpt_path = out / store.CHECKPOINT
     if not resume and out.exists() and any(out.iterdir()) and not overwrite:
@@ -159,6 +167,8 @@ def run(
     wall = time.perf_counter() - t0
     summary = _summary(cfg, rows, wall, resumed_from)
     store.write_json_atomic(out / store.SUMMARY, summary)
+    if not plots:
+        return RunResult(run_dir=out, metrics=rows, summary=summary)
     from ceas.experiment.plots import plot_accuracy
 
     plot_accuracy(rows, out / "accuracy.png", title=cfg.run.name)

@@ -173,10 +173,11 @@ def sweep(
     overrides: list[str] | None = None,
     progress: bool = True,
     fresh: bool = False,
+    run_plots: bool = False,
 ) -> dict[str, Any]:
     """Run (or reuse, or resume) every value × scenario × seed; write results.json, report.md and sweep.png.
     A finished run is reused only for the same config, code version and plugins; ``fresh`` deletes the planned
-    runs' folders first all the same (see :func:`run_many`)."""
+    runs' folders first all the same (see :func:`run_many`); ``run_plots`` lets each run draw its own PNGs."""
     key, values = parse_vary(vary)
     scenarios = list(scenarios or DEFAULT_SCENARIOS)
     out = Path(out or f"runs/sweep-{key.replace('.', '-')}")
@@ -184,7 +185,13 @@ def sweep(
         base, key, values, scenarios=scenarios, seeds=seeds, out=out, quick=quick,
         overrides=overrides,
     )  # fmt: skip
-    results = run_many([cfg for _, _, cfg in plan], workers=workers, progress=progress, fresh=fresh)
+    results = run_many(
+        [cfg for _, _, cfg in plan],
+        workers=workers,
+        progress=progress,
+        fresh=fresh,
+        run_plots=run_plots,
+    )
     table: dict[str, dict[str, Any]] = {}
     for i, value in enumerate(values):
         mine = [r for (j, _, _), r in zip(plan, results) if j == i]

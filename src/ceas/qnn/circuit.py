@@ -45,6 +45,12 @@ class Entangler:
 
 
 def _ring(n: int) -> tuple[tuple[int, int], ...]:
+    """CNOT(q, q+1) for q = 0 … n-2, then CNOT(n-1, 0) closing the ring.
+
+    n = 2 follows the same rule: (0, 1) then the closing (1, 0), i.e. both directions of the one edge, so that, as
+    in every larger ring, each qubit is a target and ⟨Z_0⟩ sees qubit 1's parameters (a single CNOT(0, 1) would
+    leave qubit 0's light cone holding only its own). n = 1 has no pairs.
+    """
     if n == 1:
         return ()
     if n == 2:
@@ -137,14 +143,18 @@ class CircuitSpec:
         2 for a binary task (one ⟨Z⟩), C > 2 for C classes (one ⟨Z⟩ per class, C <= n).
     reupload : bool
         Repeat the encoding V(x) before every layer (data re-uploading) instead of once.
+    readout_qubit : int, optional
+        First readout qubit: outputs are ⟨Z⟩ of qubits ``readout_qubit`` … ``readout_qubit + O - 1``, in
+        [0, n - O]. None (default) takes the entangler's end (:attr:`Entangler.readout`): qubit 0 for ``ring``,
+        the last O qubits for ``linear`` and ``all_to_all``.
 
     Attributes
     ----------
     n_params : int
         P = 2·L·n.
     readout_qubits : tuple of int
-        Qubits whose ⟨Z⟩ are the outputs: qubit 0 (or 0..C-1) for ``ring``, the last qubit (or the last C)
-        for ``linear`` and ``all_to_all``.
+        Qubits whose ⟨Z⟩ are the outputs: from ``readout_qubit`` if given; otherwise qubit 0 (or 0..C-1) for
+        ``ring``, the last qubit (or the last C) for ``linear`` and ``all_to_all``.
     """
 
     n_qubits: int
@@ -152,6 +162,7 @@ class CircuitSpec:
     entangler: str = "ring"
     n_classes: int = 2
     reupload: bool = False
+    readout_qubit: int | None = None
     _pairs: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
 
     # Largest register the simulator accepts: 2^24 amplitudes (256 MiB) per sample is far beyond any
@@ -171,6 +182,10 @@ class CircuitSpec:
                 f"n_classes must be in [2, n_qubits = {self.n_qubits}] (one <Z> per class), "
                 f"got {self.n_classes}"
             )
+        if self.readout_qubit is not None:
+            positive_int(
+                "readout_qubit", self.readout_qubit, 0, self.n_qubits - self.n_outputs
+            )  # O consecutive qubits from it must fit
         ent = get_entangler(self.entangler)
         pairs = tuple((int(c), int(t)) for c, t in ent.pairs(self.n_qubits))
         for c, t in pairs:
@@ -203,6 +218,8 @@ class CircuitSpec:
     @property
     def readout_qubits(self) -> tuple[int, ...]:
         o = self.n_outputs
+        if self.readout_qubit is not None:
+            return tuple(range(self.readout_qubit, self.readout_qubit + o))
         if get_entangler(self.entangler).readout == "first":
             return tuple(range(o))
         return tuple(range(self.n_qubits - o, self.n_qubits))

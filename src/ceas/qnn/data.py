@@ -10,6 +10,7 @@ drawn from Dir(α·1_N)), both deterministic given the Generator.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,7 +93,10 @@ def load_dataset(
     seed: int = 0,
     n_samples: int | None = None,
 ) -> Dataset:
-    """Load, split and preprocess a bundled data set (or generate the synthetic one).
+    """Load, split and preprocess a bundled data set (or generate the synthetic one); memoised.
+
+    The result is cached per process on its arguments, and its arrays are read-only, so every run of a grid
+    (and every cell a worker process runs) shares one copy; ``copy()`` an array to change it.
 
     Parameters
     ----------
@@ -108,6 +112,38 @@ def load_dataset(
     n_samples : int, optional
         Size of the ``synthetic`` task (default 4,000); not allowed for the bundled sets.
     """
+    key = (
+        name,
+        n_features,
+        float(test_fraction),
+        None if classes is None else tuple(int(c) for c in classes),
+        int(seed),
+        n_samples,
+    )
+    try:
+        hash(key)
+    except TypeError:  # an unhashable argument: let the loader report it
+        return _load_dataset(*key)
+    return _load_cached(*key)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_cached(*key) -> Dataset:
+    data = _load_dataset(*key)
+    for arr in (data.x_train, data.y_train, data.x_test, data.y_test):
+        arr.setflags(write=False)
+    return data
+
+
+def _load_dataset(
+    name: str,
+    n_features: int,
+    test_fraction: float = 0.25,
+    classes: tuple[int, ...] | None = None,
+    seed: int = 0,
+    n_samples: int | None = None,
+) -> Dataset:
+    """:func:`load_dataset` without the cache (positional arguments in its order)."""
     from sklearn.decomposition import PCA
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler

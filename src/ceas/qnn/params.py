@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ceas.qnn.circuit import ENTANGLERS, CircuitSpec
 
@@ -38,6 +38,15 @@ class QNNParams(BaseModel):
     reupload: bool = Field(
         False, description="SPEC §3: data re-uploading is optional, off by default"
     )
+    readout_qubit: int | None = Field(
+        None,
+        ge=0,
+        le=19,
+        description=(
+            "SPEC §3: first qubit read out (<Z> of it, or of C consecutive qubits from it); unset = the "
+            "entangler's light-cone end (qubit 0 for ring, the last for linear and all_to_all)"
+        ),
+    )
     loss: Literal["bce", "mse"] = Field("bce", description="SPEC §3: BCE on σ(a⟨Z⟩), or MSE to ±1")
     output_scale: float = Field(
         4.0,
@@ -66,4 +75,14 @@ class QNNParams(BaseModel):
             entangler=self.entangler,
             n_classes=n_classes,
             reupload=self.reupload,
+            readout_qubit=self.readout_qubit,
         )
+
+    @model_validator(mode="after")
+    def _readout_in_register(self) -> QNNParams:
+        if self.readout_qubit is not None and self.readout_qubit >= self.n_qubits:
+            raise ValueError(
+                f"model.readout_qubit: {self.readout_qubit} is not allowed with model.n_qubits = "
+                f"{self.n_qubits}; allowed: integer in [0, {self.n_qubits - 1}]"
+            )
+        return self

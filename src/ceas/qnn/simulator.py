@@ -36,6 +36,19 @@ def _available_cores() -> int:
         return os.cpu_count() or 1
 
 
+_DEFAULT_THREADS: int | None = None
+
+
+def set_default_threads(threads: int | None) -> None:
+    """Worker threads of every simulator built without ``threads`` in this process (None: all usable cores).
+
+    Grids running several processes on a few cores set 1 in each worker, so that simulators do not compete
+    for the same cores; results do not depend on it.
+    """
+    global _DEFAULT_THREADS
+    _DEFAULT_THREADS = None if threads is None else positive_int("threads", threads)
+
+
 _CONTROLLER = None
 
 
@@ -179,7 +192,7 @@ class QNNSimulator:
 
     def _workers(self) -> int:
         """Worker threads a call may use."""
-        return self.threads or _available_cores()
+        return self.threads or _DEFAULT_THREADS or _available_cores()
 
     def _map(self, func: Callable, chunks: list, capacity: int | None = None) -> list:
         """``[func(ws, *chunk) for chunk in chunks]``, spread over worker threads, in order.
