@@ -33,13 +33,13 @@ Units everywhere: seconds, km, fidelities in [1/4, 1]. Modules, one job each:
 """
 
 from ceas.network.inventory import (
-    PURPOSES,
+    PAIR_PURPOSES,
     SELECTION_ORDERS,
     Delivery,
     EntanglementInventory,
     InventoryCounters,
-    InventoryView,
-    LinkView,
+    InventorySnapshot,
+    LinkSnapshot,
 )
 from ceas.network.keys import KeyPool
 from ceas.network.links import LinkTable, annotate_links, link_table
@@ -99,8 +99,8 @@ __all__ = [
     "BELL_STATES",
     "EVICTION_POLICIES",
     "LINK_PRESETS",
+    "PAIR_PURPOSES",
     "PURIFICATION_PROTOCOLS",
-    "PURPOSES",
     "SELECTION_ORDERS",
     "TOPOLOGY_BUILDERS",
     "AdvanceReport",
@@ -108,12 +108,12 @@ __all__ = [
     "EndToEndPair",
     "EntanglementInventory",
     "InventoryCounters",
-    "InventoryView",
+    "InventorySnapshot",
     "KeyPool",
     "KeyYield",
     "LinkParams",
+    "LinkSnapshot",
     "LinkTable",
-    "LinkView",
     "MemoryParams",
     "NetworkParams",
     "PurificationResult",

@@ -43,13 +43,13 @@ from ceas.errors import ProtocolError, UnknownNameError, ValidationError
 from ceas.network._validate import check_int, check_real, lookup
 from ceas.network.generation import OFF, first_success, sample_arrivals
 from ceas.network.inventory import (
-    PURPOSES,
+    PAIR_PURPOSES,
     SELECTION_ORDERS,
     Delivery,
     EntanglementInventory,
     InventoryCounters,
-    InventoryView,
-    LinkView,
+    InventorySnapshot,
+    LinkSnapshot,
 )
 from ceas.network.keys import KeyPool
 from ceas.network.links import LinkTable, link_coherence_s, link_table
@@ -91,7 +91,7 @@ class StreamDemand:
     pairs : ndarray of int, shape (n_links,)
         Pairs wanted per link during the step (>= 0).
     purpose : str
-        One of :data:`~ceas.network.inventory.PURPOSES`.
+        One of :data:`~ceas.network.inventory.PAIR_PURPOSES`.
     min_fidelity : float or None
         Only pairs with at least this fidelity at use are taken (None: any pair still alive).
     order : str
@@ -341,11 +341,11 @@ class QuantumNetwork:
             return 0.25
         return check_real("min_fidelity", value, 0.25, 1.0)
 
-    def view(self, at_s: float | None = None) -> InventoryView:
+    def view(self, at_s: float | None = None) -> InventorySnapshot:
         """All links' held pairs (ages, fidelity, time to expiry), arrays (n_links, slots), at ``at_s`` >= now."""
         return self.inventory.view(self._at(at_s))
 
-    def link_view(self, link, at_s: float | None = None) -> LinkView:
+    def link_view(self, link, at_s: float | None = None) -> LinkSnapshot:
         """One link's held pairs, oldest first, at ``at_s`` >= now (default now)."""
         return self.inventory.link_view(self.link_index(link), self._at(at_s))
 
@@ -418,7 +418,7 @@ class QuantumNetwork:
                     f"demand.pairs must be non-negative integers of shape ({self.n_links},), got "
                     f"{pairs.dtype} array of shape {pairs.shape}"
                 )
-            lookup("purpose", d.purpose, PURPOSES)
+            lookup("purpose", d.purpose, PAIR_PURPOSES)
             lookup("selection order", d.order, SELECTION_ORDERS)
             floors.append(self._min_fidelity(d.min_fidelity))
         return demands, floors
@@ -581,7 +581,7 @@ class QuantumNetwork:
         counts : array of int, shape (n_links,)
             Pairs wanted per link (>= 0).
         purpose : str
-            One of :data:`~ceas.network.inventory.PURPOSES`.
+            One of :data:`~ceas.network.inventory.PAIR_PURPOSES`.
         min_fidelity : float, optional
             Only pairs with at least this fidelity at ``at_s`` are taken (in [1/4, 1]; default: any live pair).
         at_s : float, optional
@@ -600,7 +600,7 @@ class QuantumNetwork:
             raise ValidationError(
                 f"counts must be non-negative integers of shape ({self.n_links},), got {counts!r}"
             )
-        purpose = lookup("purpose", purpose, PURPOSES)
+        purpose = lookup("purpose", purpose, PAIR_PURPOSES)
         order = lookup("selection order", order, SELECTION_ORDERS)
         min_f = self._min_fidelity(min_fidelity)
         at = self._at(at_s)
@@ -626,7 +626,7 @@ class QuantumNetwork:
         """
         k = self.link_index(link)
         n = check_int("n", n, 1, self.capacity)
-        purpose = lookup("purpose", purpose, PURPOSES)
+        purpose = lookup("purpose", purpose, PAIR_PURPOSES)
         order = lookup("selection order", order, SELECTION_ORDERS)
         min_f = self._min_fidelity(min_fidelity)
         at = self._at(at_s)
@@ -656,7 +656,7 @@ class QuantumNetwork:
             More pairs requested than are alive at ``at_s``, or an id that is not held on ``link``.
         """
         k = self.link_index(link)
-        purpose = lookup("purpose", purpose, PURPOSES)
+        purpose = lookup("purpose", purpose, PAIR_PURPOSES)
         order = lookup("selection order", order, SELECTION_ORDERS)
         at = self._at(at_s)
         if isinstance(pairs, (int, np.integer)) and not isinstance(pairs, bool):
