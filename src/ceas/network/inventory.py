@@ -219,15 +219,15 @@ class EntanglementInventory:
         Coherence time of a pair stored on each link, seconds (``inf`` allowed).
     slots : int
         Memory slots per link (M).
-    f_min : float
-        Minimum usable fidelity; sets each pair's expiry (its cutoff age).
+    f_min : float or ndarray, shape (n_links,)
+        Minimum usable fidelity (per link, or one for all); sets the expiry of a purified pair (its cutoff age).
     """
 
-    def __init__(self, t_coh_s: np.ndarray, slots: int, f_min: float) -> None:
+    def __init__(self, t_coh_s: np.ndarray, slots: int, f_min: float | np.ndarray) -> None:
         self.t_coh_s = np.asarray(t_coh_s, dtype=float).copy()
         self.slots = int(slots)
-        self.f_min = float(f_min)
         n_links = self.t_coh_s.size
+        self.f_min = np.broadcast_to(np.asarray(f_min, dtype=float), (n_links,)).copy()
         shape = (n_links, self.slots)
         self.occupied = np.zeros(shape, bool)
         self.pair_id = np.full(shape, -1, np.int64)
@@ -371,7 +371,7 @@ class EntanglementInventory:
         """
         self.bell[link, slot] = bell
         self.ref_s[link, slot] = at_s
-        cutoff = _cutoff_age(bell[0], self.t_coh_s[link], self.f_min)
+        cutoff = _cutoff_age(bell[0], self.t_coh_s[link], self.f_min[link])
         self.expiry_s[link, slot] = at_s + cutoff
         if not cutoff > 0:
             self.expired[link] += 1

@@ -31,6 +31,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -61,7 +62,12 @@ from ceas.network.swapping import _swap_bell
 from ceas.network.teleportation import teleport_pauli
 from ceas.network.topology import build_topology, validate_topology
 from ceas.network.verification import VerificationResult, run_verification
-from ceas.network.werner import _bell_decay, _werner_bell_vector, _werner_from_fidelity
+from ceas.network.werner import (
+    _bell_decay,
+    _fidelity_at_age,
+    _werner_bell_vector,
+    _werner_from_fidelity,
+)
 from ceas.rng import stream
 
 __all__ = [
@@ -212,6 +218,10 @@ class QuantumNetwork:
         Parent stream; independent child streams drive generation, operations and key material.
     swap_success : float
         Probability that one Bell-state measurement at a repeater succeeds.
+    cutoff_s : float, optional
+        Age (seconds, >= 0, ``inf`` for none) at which every link discards its fresh pairs, instead of the age at
+        which their fidelity falls to ``memory.f_min``. A purified pair then expires when its fidelity falls to the
+        fidelity a fresh pair has at that age.
 
     Attributes
     ----------
@@ -231,6 +241,7 @@ class QuantumNetwork:
         rng: np.random.Generator,
         *,
         swap_success: float = 1.0,
+        cutoff_s: float | None = None,
     ) -> None:
         validate_topology(graph)
         missing = [v for v in graph.nodes if "t_coh_s" not in graph.nodes[v]]
@@ -243,7 +254,13 @@ class QuantumNetwork:
         self.link_params = link
         self.memory_params = memory
         self.swap_success = check_real("swap_success", swap_success, 0.0, 1.0, low_open=True)
-        self.table: LinkTable = link_table(graph, link, memory)
+        table = link_table(graph, link, memory)
+        f_min = np.full(table.n_links, memory.f_min)
+        if cutoff_s is not None:
+            cutoff = check_real("cutoff_s", cutoff_s, 0.0, allow_inf=True)
+            table = dataclasses.replace(table, cutoff_s=np.full(table.n_links, cutoff))
+            f_min = _fidelity_at_age(table.f0, cutoff, table.t_coh_s)
+        self.table: LinkTable = table
         self.links = self.table.edges
         self._index = {}
         for k, (u, v) in enumerate(self.links):
@@ -254,7 +271,7 @@ class QuantumNetwork:
         self._gen_rng = gen_rng
         self._op_rng = op_rng
         self._key_rng = key_rng
-        self.inventory = EntanglementInventory(self.table.t_coh_s, memory.slots, memory.f_min)
+        self.inventory = EntanglementInventory(self.table.t_coh_s, memory.slots, f_min)
         self._fresh_bell = _werner_bell_vector(self.table.f0)
         self._now = 0.0
         self._pending = first_success(
@@ -277,6 +294,55 @@ class QuantumNetwork:
             topo_rng = stream(params.topology.seed, "network.topology")
         graph = build_topology(params.topology, params.memory, topo_rng)
         return cls(graph, params.link, params.memory, net_rng, swap_success=params.swap_success)
+
+    @classmethod
+    def one_link(
+        cls,
+        rng: np.random.Generator,
+        *,
+        length_km: float = 10.0,
+        t_coh_s: float = 1.0,
+        link: LinkParams | None = None,
+        memory: MemoryParams | None = None,
+        cutoff_s: float | None = None,
+    ) -> QuantumNetwork:
+        """A network of one link: QPU ``0`` and the broker ``1``, ``length_km`` apart.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Parent stream (as for the constructor).
+        length_km : float
+            Fibre length L > 0, km; the link attempts every L/c and succeeds with the probability of ``link``.
+        t_coh_s : float
+            Coherence time of the stored pair, seconds (> 0, ``inf`` for an ideal memory); the broker's memory is ideal.
+        link, memory : LinkParams, MemoryParams, optional
+            Heralding physics and memory (slots, F_min, ``eviction``: ``oldest``, ``lowest_fidelity`` or ``block``);
+            SPEC defaults when omitted.
+        cutoff_s : float, optional
+            Age at which pairs are discarded, seconds (>= 0, ``inf`` for none); default: the age at which their
+            fidelity falls to ``memory.f_min``.
+
+        Examples
+        --------
+        >>> net = QuantumNetwork.one_link(np.random.default_rng(0), length_km=1.0, cutoff_s=0.024,
+        ...                               memory=MemoryParams(slots=10, eviction="block"))
+        >>> net.n_links, net.capacity, float(net.table.cutoff_s[0])
+        (1, 10, 0.024)
+        """
+        length = check_real("length_km", length_km, 0.0, low_open=True)
+        t_coh = check_real("t_coh_s", t_coh_s, 0.0, low_open=True, allow_inf=True)
+        graph = nx.Graph()
+        graph.add_node(0, role="qpu", t_coh_s=t_coh)
+        graph.add_node(1, role="broker", t_coh_s=math.inf)
+        graph.add_edge(0, 1, length_km=length)
+        return cls(
+            graph,
+            LinkParams() if link is None else link,
+            MemoryParams() if memory is None else memory,
+            rng,
+            cutoff_s=cutoff_s,
+        )
 
     # ------------------------------------------------------------------------------------------------------------
     # identification and state
