@@ -87,25 +87,6 @@ def test_evict_oldest_admits_every_pair_and_keeps_the_memory_full():
     assert np.all(np.diff(view.pair_id) == 1)  # the ten newest heralds, consecutive
 
 
-def test_block_turns_newcomers_away_where_oldest_evicts_stored_pairs():
-    # one link, M = 2, arrivals every 0.1 s with cutoff 1 s
-    t = np.arange(1, 6) * 0.1
-    w = MemoryWindow(
-        t_end_s=0.55,
-        occupied=np.zeros((1, 2), bool),
-        created_s=np.zeros((1, 2)),
-        expiry_s=np.zeros((1, 2)),
-        pair_id=np.zeros((1, 2), np.int64),
-        offsets=np.array([0, 5]),
-        time_s=t,
-        arrival_expiry_s=t + 1.0,
-    )
-    block = EVICTION_POLICIES["block"].resolve(w)
-    assert block.arrival_evicted.tolist() == [False, False, True, True, True]
-    oldest = EVICTION_POLICIES["oldest"].resolve(w)
-    assert oldest.arrival_evicted.tolist() == [True, True, True, False, False]
-
-
 def test_block_admits_again_once_a_stored_pair_expires():
     # two stored pairs expiring at 0.25 s and 2 s fill M = 2; the arrival at 0.2 s is blocked, the one at 0.3 s enters
     w = MemoryWindow(
