@@ -32,3 +32,7 @@ class ProtocolError(CeasError):
 
 class ResumeError(CeasError):
     """A run cannot be resumed (missing or mismatched checkpoint)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative solver hit its iteration limit before its tolerance; the result is its last iterate."""

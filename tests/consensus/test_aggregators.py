@@ -4,6 +4,7 @@ registry behaviour and the call-time tolerance preconditions."""
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from ceas.consensus.aggregators import (
     WeightedMedian,
     make_aggregator,
 )
-from ceas.errors import UnknownNameError, ValidationError
+from ceas.errors import ConvergenceWarning, UnknownNameError, ValidationError
 
 # Four honest values and one outlier: every rule gives a different answer.
 X = np.array([[0.0], [1.0], [2.0], [4.0], [100.0]])
@@ -135,6 +136,97 @@ def test_geometric_median_matches_numerical_minimiser():
         )
         assert objective(z) <= ref.fun + 1e-9
         np.testing.assert_allclose(z, ref.x, atol=1e-5)
+
+
+# Issue 10's five-point example: plain Weiszfeld from the coordinate-wise median is still ~1e-7 of the spread away
+# after 100 iterations (its last step 1.7e-8 of the spread, above tol = 1e-10), and the rule used to return that
+# silently.
+FIVE = np.array([[0.5, 2.0], [0.0, 1.5], [-2.5, 1.5], [-1.0, -1.0], [-0.5, 0.5]])
+
+
+def _plain_weiszfeld(x: np.ndarray, z: np.ndarray, iterations: int) -> np.ndarray:
+    """Textbook unweighted Weiszfeld, written independently of ceas (valid while no iterate hits a data point)."""
+    for _ in range(iterations):
+        inv = 1.0 / np.linalg.norm(x - z, axis=1)
+        z = inv @ x / inv.sum()
+    return z
+
+
+def test_geometric_median_converges_on_the_five_point_example_plain_weiszfeld_leaves_short():
+    start = np.median(FIVE, axis=0)
+    spread = float(np.median(np.linalg.norm(FIVE - start, axis=1)))
+    reference = _plain_weiszfeld(
+        FIVE, FIVE.mean(axis=0), 5000
+    )  # linear rate ~0.85: converged to rounding
+    assert (
+        np.linalg.norm(_plain_weiszfeld(FIVE, start, 100) - reference) > 1e-8 * spread
+    )  # the hard case
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        z = GeometricMedian()(FIVE)
+    result = GeometricMedian().solve(FIVE)
+    assert result.converged and result.iterations <= 20
+    assert np.linalg.norm(z - reference) <= 1e-10 * spread
+    np.testing.assert_array_equal(z, result.point)
+
+
+def test_geometric_median_says_when_it_stopped_early():
+    with pytest.warns(
+        ConvergenceWarning,
+        match=r"geometric-median: stopped at max_iter = 2 with the last step at .* above tol = 1e-10; the result "
+        r"is the last iterate \(raise max_iter\)",
+    ):
+        z = GeometricMedian(max_iter=2)(FIVE)
+    result = GeometricMedian(max_iter=2).solve(FIVE)
+    assert not result.converged and result.iterations == 2 and result.step > 1e-10
+    np.testing.assert_array_equal(z, result.point)
+
+
+def test_geometric_median_returns_a_data_point_that_is_the_minimiser_exactly():
+    # the pull of the four others on (0, 0) is 0.11 < its own weight 0.3, so (0, 0) is the minimiser (Kuhn); the
+    # coordinate-wise start (0, -1) is not, and Weiszfeld would only approach (0, 0)
+    x = np.array([[0.0, 0.0], [3.0, -3.0], [-3.0, 3.0], [3.0, -1.0], [-3.0, -1.0]])
+    w = np.array([0.3, 0.175, 0.175, 0.175, 0.175])
+    d = x[1:] - x[0]
+    assert np.linalg.norm((w[1:] / np.linalg.norm(d, axis=1)) @ d) < w[0]
+    result = GeometricMedian().solve(x, w)
+    assert result.converged and result.iterations == 0
+    np.testing.assert_array_equal(result.point, [0.0, 0.0])
+
+
+def test_geometric_median_meets_the_optimality_condition_within_the_default_budget():
+    """Kuhn's condition at the result, on inputs with minimisers near data points, ties and a 1e250 outlier:
+    the pull of the points away from z is at most the weight sitting on z (zero gradient off the data)."""
+    rng = np.random.default_rng(11)
+    worst, iterations = 0.0, []
+    for trial in range(300):
+        n, d = int(rng.integers(3, 12)), int(rng.integers(1, 5))
+        x = rng.normal(size=(n, d))
+        if trial % 3 == 0:
+            x[0] = x[1:].mean(axis=0) + 1e-3 * rng.normal(size=d)
+        if trial % 5 == 0:
+            x[:2] = x[2]
+        if trial % 7 == 0:
+            x[-1] *= 1e250
+        w = rng.uniform(0.1, 2.0, size=n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = GeometricMedian().solve(x, w)
+        iterations.append(result.iterations)
+        w = w / w.sum()
+        diff = x - result.point
+        r = np.array(
+            [
+                np.linalg.norm(row / np.abs(row).max()) * np.abs(row).max() if row.any() else 0.0
+                for row in diff
+            ]
+        )
+        away = r > 1e-9
+        pull = np.linalg.norm((w[away] / r[away]) @ diff[away])
+        worst = max(worst, pull - w[~away].sum())
+        assert result.converged
+    assert worst <= 1e-9
+    assert max(iterations) <= 30
 
 
 def test_centered_clipping_matches_loop_reference():

@@ -2,7 +2,7 @@
 
 It processes one arrival at a time, exactly as the memory rules read: at each arrival, stored pairs whose expiry
 has come leave (expired); a newcomer whose own expiry has come never enters; if all slots are taken the policy's
-victim among the stored pairs and the newcomer is evicted. At the end of the window, pairs whose expiry has come
+victim among the stored pairs and the newcomer is evicted (under ``block``, always the newcomer). At the end of the window, pairs whose expiry has come
 expire. Slow and obviously right; the vectorised policies must agree with it exactly.
 """
 
@@ -53,7 +53,7 @@ def reference_resolve(window, policy: str):
                 arrival_expired[g] = True
                 continue
             if len(held) == M:
-                victim = min(held + [new], key=key)
+                victim = new if policy == "block" else min(held + [new], key=key)
                 _mark(victim, start_evicted, arrival_evicted, link)
                 if victim is new:
                     continue

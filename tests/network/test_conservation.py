@@ -293,7 +293,7 @@ def test_error_messages_name_the_argument_the_value_and_the_range():
         net.request(0, 1, purpose="payload", at_s=0.1)
 
 
-@pytest.mark.parametrize("eviction", ["oldest", "lowest_fidelity"])
+@pytest.mark.parametrize("eviction", ["oldest", "lowest_fidelity", "block"])
 def test_long_random_session_conserves_pairs(eviction):
     net = small_network(9, eviction)
     rng = np.random.default_rng(9)

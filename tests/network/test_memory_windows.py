@@ -77,8 +77,9 @@ def test_policy_matches_event_by_event_reference(name, window):
     assert np.all(survivors <= window.capacity)
 
 
-def test_oldest_first_evicts_at_the_mth_later_arrival():
-    # one link, M = 2, no stored pairs, arrivals every 0.1 s with cutoff 1 s: pair j leaves at arrival j + 2
+def test_oldest_first_evicts_at_the_mth_later_arrival_where_block_turns_newcomers_away():
+    # one link, M = 2, no stored pairs, arrivals every 0.1 s with cutoff 1 s: pair j leaves at arrival j + 2;
+    # under block the first two stay and every later newcomer is discarded
     t = np.arange(1, 6) * 0.1
     w = MemoryWindow(
         t_end_s=0.55,
@@ -93,6 +94,8 @@ def test_oldest_first_evicts_at_the_mth_later_arrival():
     out = EVICTION_POLICIES["oldest"].resolve(w)
     assert out.arrival_evicted.tolist() == [True, True, True, False, False]
     assert not out.arrival_expired.any()
+    block = EVICTION_POLICIES["block"].resolve(w)
+    assert block.arrival_evicted.tolist() == [False, False, True, True, True]
 
 
 def test_lowest_fidelity_discards_a_newcomer_worse_than_every_stored_pair():

@@ -165,7 +165,7 @@ def test_readout_qubit_chosen_independently_of_the_entangler():
         ({"readout_qubit": 4}, "readout_qubit must be an integer in [0, 3], got 4"),
         ({"readout_qubit": -1}, "readout_qubit must be an integer in [0, 3], got -1"),
         ({"readout_qubit": 2, "n_classes": 3}, "readout_qubit must be an integer in [0, 1], got 2"),
-        ({"readout_qubit": True}, "readout_qubit must be an integer, got True"),
+        ({"readout_qubit": True}, "readout_qubit must be an integer in [0, 3], got True"),
     ],
 )
 def test_readout_qubit_is_validated(kwargs, message):

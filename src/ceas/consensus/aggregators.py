@@ -15,13 +15,14 @@ config name            rule                                                     
 ``median``             fidelity-weighted coordinate-wise median                    yes
 ``krum``               Krum (Blanchard et al., NeurIPS 2017)                       no
 ``multi-krum``         Multi-Krum: weighted mean of the m best Krum scores         yes (in the mean)
-``geometric-median``   weighted geometric median by Weiszfeld's iteration          yes
+``geometric-median``   weighted geometric median (Weiszfeld and Newton steps)      yes
 ``centered-clipping``  centred clipping (Karimireddy et al., ICML 2021)            yes
 =====================  ==========================================================  ================
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -29,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ceas._validate import check_array, check_int, check_real
-from ceas.errors import ValidationError
+from ceas.errors import ConvergenceWarning, ValidationError
 from ceas.registry import Registry
 
 __all__ = [
@@ -359,24 +360,127 @@ class MultiKrum:
 
 
 @dataclass(frozen=True)
+class GeometricMedianResult:
+    """What :meth:`GeometricMedian.solve` found.
+
+    Attributes
+    ----------
+    point : ndarray, shape (d,)
+        The weighted geometric median (the last iterate when ``converged`` is false).
+    iterations : int
+        Iterations made (0 when the start or a data point was already optimal).
+    converged : bool
+        Whether the last step was within ``tol`` x the data spread (or the optimum was found exactly); false only when
+        ``max_iter`` ran out first.
+    step : float
+        Length of the last step relative to the data spread (0 for an exact optimum).
+    """
+
+    point: np.ndarray
+    iterations: int
+    converged: bool
+    step: float
+
+
+def _optimal_data_point(x: np.ndarray, w: np.ndarray, nu: float) -> int | None:
+    """Index of a data point that minimises :math:`\\sum_k w_k \\lVert x_k - z\\rVert`, or None.
+
+    :math:`x_j` is a minimiser exactly when the pull of the other points,
+    :math:`\\lVert\\sum_{x_k \\ne x_j} w_k (x_k - x_j)/\\lVert x_k - x_j\\rVert\\rVert`, is at most the weight sitting on
+    :math:`x_j` (Kuhn 1973). Weiszfeld's iteration only crawls towards such a point (sublinearly), so it is tested
+    first. Points closer than ``nu`` count as coincident. A tie (pull equal to the weight, within a relative 1e-9)
+    means the minimiser is not unique -- e.g. the whole segment between two equally weighted points -- and is left
+    to the iteration from the weighted mean, whose answer moves with a translation of the data (a data point chosen
+    by rounding would not).
+    """
+    size = np.abs(x).max(axis=1)
+    for j in np.argsort(-w, kind="stable"):
+        # per-row scale so that x_k - x_j cannot overflow for huge (Byzantine) entries of either sign
+        scale = np.maximum(np.maximum(size, size[j]), np.finfo(float).tiny)
+        d = x / scale[:, None] - x[j] / scale[:, None]
+        r = row_norms(d)
+        near = r <= nu / scale
+        pull = (w[~near] / r[~near]) @ d[~near]
+        if float(row_norms(pull[None, :])[0]) < w[near].sum() * (1.0 - 1e-9):
+            return int(j)
+    return None
+
+
+def _weiszfeld_step(x: np.ndarray, w: np.ndarray, z: np.ndarray, r: np.ndarray, nu: float) -> np.ndarray:
+    """Weiszfeld's step with Vardi & Zhang's (PNAS 2000) correction for an iterate that sits on data points.
+
+    Over the points away from z it is :math:`T = \\sum a_k x_k / \\sum a_k` with :math:`a_k = w_k/\\lVert x_k - z\\rVert`;
+    with weight :math:`\\eta` on z itself and pull :math:`R = \\sum a_k (x_k - z)`, the step is
+    :math:`(1 - \\gamma) T + \\gamma z`, :math:`\\gamma = \\min(1, \\eta/\\lVert R\\rVert)`. It never increases the objective.
+    """
+    away = r > nu
+    a = w[away] / r[away]
+    a = a / a.max()  # 1/r may be ~1e307: rescale before summing
+    target = (a @ x[away]) / a.sum()
+    eta = w[~away].sum()
+    if eta == 0.0:
+        return target
+    pull = float(np.linalg.norm((w[away] / r[away]) @ (x[away] - z)))
+    gamma = min(1.0, eta / pull) if pull > 0 else 1.0
+    return (1.0 - gamma) * target + gamma * z
+
+
+def _newton_step(x: np.ndarray, w: np.ndarray, z: np.ndarray, r: np.ndarray) -> np.ndarray | None:
+    """Newton's step :math:`H^{-1}g` (to subtract from z) on :math:`f(z) = \\sum w_k \\lVert z - x_k\\rVert` at a z off every data point, or None.
+
+    With unit vectors :math:`u_k = (z - x_k)/r_k`, the gradient is :math:`g = \\sum w_k u_k` and the Hessian
+    :math:`H = cI - U^\\top D U` (:math:`c = \\sum w_k/r_k`, :math:`D = \\mathrm{diag}(w_k/r_k)`), an identity minus a rank-n
+    term, so :math:`H^{-1}g = (g + U^\\top (cD^{-1} - UU^\\top)^{-1} U g)/c` costs :math:`O(n^2 d + n^3)` (Woodbury).
+    """
+    keep = w > 0
+    u = (z - x[keep]) / r[keep, None]
+    a = w[keep] / r[keep]
+    c = a.sum()
+    g = w[keep] @ u
+    # a far (e.g. Byzantine) point bends H by a_k < 1e-16 c: it stays in g and c but not in the rank-n term
+    bend = a > 1e-16 * c
+    ub = u[bend]
+    m = np.diag(c / a[bend]) - ub @ ub.T
+    try:
+        y = np.linalg.solve(m, ub @ g)
+    except np.linalg.LinAlgError:  # H singular: collinear points
+        return None
+    step = (g + ub.T @ y) / c
+    return step if np.all(np.isfinite(step)) else None
+
+
+@dataclass(frozen=True)
 class GeometricMedian:
     """:math:`\\hat g = \\arg\\min_z \\sum_k w_k \\lVert g_k - z \\rVert`: the weighted geometric median.
 
-    Computed by Weiszfeld's iteration
+    Solved in three stages, started at the weighted coordinate-wise median:
 
-    .. math:: z_{t+1} = \\frac{\\sum_k w_k g_k / \\lVert g_k - z_t \\rVert_\\nu}{\\sum_k w_k / \\lVert g_k - z_t \\rVert_\\nu},
+    1. a data point is returned when it is itself the minimiser (Kuhn's test: the pull of the other points does not
+       exceed its own weight); Weiszfeld's iteration would only crawl towards it;
+    2. otherwise the objective is smooth around the minimiser and each iteration takes the better (lower objective)
+       of Weiszfeld's step
 
-    with :math:`\\lVert\\cdot\\rVert_\\nu = \\max(\\lVert\\cdot\\rVert, \\nu)` (ν = 10⁻¹² of the weighted median distance
-    to the start, so a data point is a fixed point, not a division by zero), started at the weighted coordinate-wise median. The
-    minimiser lies within :math:`2(1-\\alpha)r/(1-2\\alpha)` of any point that has honest weight 1 − α > 1/2 within
-    radius r (Pillutla et al., IEEE TSP 2022 use the smoothed form for robust aggregation).
+       .. math:: z_{t+1} = \\frac{\\sum_k w_k g_k / \\lVert g_k - z_t \\rVert}{\\sum_k w_k / \\lVert g_k - z_t \\rVert}
+
+       (with Vardi & Zhang's correction on a data point), which never increases it, and Newton's step, which converges
+       quadratically where Weiszfeld's linear rate is slow (a minimiser close to a data point);
+    3. it stops when the last step, and the distance still to go that it implies (the geometric tail
+       :math:`s\\rho/(1-\\rho)` of the observed contraction :math:`\\rho` between steps), are both below ``tol`` × the
+       weighted median distance of the updates to the start (a robust scale, so a distant Byzantine update cannot
+       coarsen the result). If ``max_iter`` runs out first, the last iterate is returned with a
+       :class:`~ceas.errors.ConvergenceWarning`; :meth:`solve` also returns the flag.
+
+    Points closer than 10⁻¹² of that scale count as coincident. The minimiser lies within
+    :math:`2(1-\\alpha)r/(1-2\\alpha)` of any point that has honest weight 1 − α > 1/2 within radius r (Pillutla et
+    al., IEEE TSP 2022 use the smoothed form for robust aggregation).
 
     Parameters
     ----------
     max_iter : int
         Iteration limit (>= 1).
     tol : float
-        Stop when a step is below ``tol`` × the weighted median distance of the updates to the start (> 0).
+        Stop when a step and the distance it implies to the minimiser are below ``tol`` × the weighted median distance
+        of the updates to the start (> 0).
     """
 
     max_iter: int = 100
@@ -399,23 +503,54 @@ class GeometricMedian:
         check_real("tol", self.tol, low=0.0, high=1.0, low_open=True)
 
     def __call__(self, updates: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        result = self.solve(updates, weights)
+        if not result.converged:
+            warnings.warn(
+                f"{self.name}: stopped at max_iter = {self.max_iter} with the last step at {result.step:.3g} of the "
+                f"data spread, above tol = {self.tol:g}; the result is the last iterate (raise max_iter)",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return result.point
+
+    def solve(self, updates: np.ndarray, weights: np.ndarray | None = None) -> GeometricMedianResult:
+        """The median of (n, d) ``updates`` with optional weights (n,), with how it was reached."""
         x, w = prepare_inputs(self.name, updates, weights)
         z = weighted_coordinate_median(x, w)
-        # A robust scale (weighted median distance to the start) sets the smoothing and the stopping rule, so an
-        # arbitrarily distant Byzantine update cannot coarsen the result.
         spread = float(weighted_coordinate_median(row_norms(x - z)[:, None], w)[0])
         if spread == 0.0:  # at least half the weight sits on z, which is then the geometric median
-            return z
+            return GeometricMedianResult(z, 0, True, 0.0)
         nu = max(1e-12 * spread, np.finfo(float).tiny)
-        for _ in range(self.max_iter):
-            a = w / np.maximum(row_norms(x - z), nu)
-            a /= a.max()  # 1/nu may be ~1e307: rescale before summing
-            z_new = (a @ x) / a.sum()
-            step = float(np.linalg.norm(z_new - z))
+        j = _optimal_data_point(x, w, nu)
+        if j is not None:
+            return GeometricMedianResult(x[j].copy(), 0, True, 0.0)
+
+        def gain(c: np.ndarray) -> float:
+            """f(c) - f(z), without the cancellation of two sums that a distant update makes ~1e300 each."""
+            a, b = x - c, x - z
+            half = row_norms(a) / 2 + row_norms(b) / 2  # ||a|| - ||b|| = (a + b).(a - b) / (||a|| + ||b||)
+            half = np.where(half > 0, half, 1.0)[:, None]
+            return float(w @ ((a / half + b / half) @ (z - c))) / 2
+
+        step = np.inf
+        for it in range(1, self.max_iter + 1):
+            r = row_norms(x - z)
+            z_new = _weiszfeld_step(x, w, z, r, nu)
+            if r.min() > nu:
+                newton = _newton_step(x, w, z, r)
+                # damped near a kink (a minimiser close to a data point), where the full step overshoots
+                for t in (1.0, 0.5, 0.25, 0.125) if newton is not None else ():
+                    if gain(z - t * newton) <= gain(z_new):
+                        z_new = z - t * newton
+                        break
+            last, step = step, float(row_norms((z_new - z)[None, :])[0]) / spread
             z = z_new
-            if step <= self.tol * spread:
-                break
-        return z
+            # the steps still to come: a geometric tail at the observed contraction (tiny once Newton takes over)
+            rate = step / last if last > 0 else np.inf
+            tail = step * rate / (1.0 - rate) if rate < 1.0 else np.inf
+            if step == 0.0 or max(step, tail) <= self.tol:
+                return GeometricMedianResult(z, it, True, step)
+        return GeometricMedianResult(z, self.max_iter, False, step)
 
 
 @dataclass(frozen=True)

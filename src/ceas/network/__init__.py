@@ -33,17 +33,33 @@ Units everywhere: seconds, km, fidelities in [1/4, 1]. Modules, one job each:
 """
 
 from ceas.network.inventory import (
-    PURPOSES,
+    PAIR_PURPOSES,
     SELECTION_ORDERS,
     Delivery,
     EntanglementInventory,
     InventoryCounters,
-    InventoryView,
-    LinkView,
+    InventorySnapshot,
+    LinkSnapshot,
 )
 from ceas.network.keys import KeyPool
-from ceas.network.links import LinkTable, annotate_links, link_table
-from ceas.network.memory import EVICTION_POLICIES, get_eviction_policy
+from ceas.network.links import (
+    LinkTable,
+    annotate_links,
+    arm_transmissivity,
+    attempt_period_s,
+    initial_fidelity,
+    link_coherence_s,
+    link_table,
+    success_probability,
+)
+from ceas.network.memory import (
+    EVICTION_POLICIES,
+    BlockWhenFull,
+    EvictionPolicy,
+    LowestFidelityFirst,
+    OldestFirst,
+    get_eviction_policy,
+)
 from ceas.network.network import (
     AdvanceReport,
     EndToEndPair,
@@ -61,6 +77,7 @@ from ceas.network.params import (
 )
 from ceas.network.purification import PURIFICATION_PROTOCOLS, bbpssw, dejmps
 from ceas.network.qkd import KeyYield, bbm92, pairs_for_bits
+from ceas.network.simulate import Demand, SimulationReport, plot_report, report_table
 from ceas.network.swapping import swap_bell, swap_fidelity, swap_werner
 from ceas.network.teleportation import teleport_bloch, teleport_pauli, teleport_qubit
 from ceas.network.topology import (
@@ -99,30 +116,38 @@ __all__ = [
     "BELL_STATES",
     "EVICTION_POLICIES",
     "LINK_PRESETS",
+    "PAIR_PURPOSES",
     "PURIFICATION_PROTOCOLS",
-    "PURPOSES",
     "SELECTION_ORDERS",
     "TOPOLOGY_BUILDERS",
     "AdvanceReport",
+    "BlockWhenFull",
     "Delivery",
+    "Demand",
     "EndToEndPair",
     "EntanglementInventory",
+    "EvictionPolicy",
     "InventoryCounters",
-    "InventoryView",
+    "InventorySnapshot",
     "KeyPool",
     "KeyYield",
     "LinkParams",
+    "LinkSnapshot",
     "LinkTable",
-    "LinkView",
+    "LowestFidelityFirst",
     "MemoryParams",
     "NetworkParams",
+    "OldestFirst",
     "PurificationResult",
     "QuantumNetwork",
+    "SimulationReport",
     "StreamDemand",
     "SwapResult",
     "TopologyParams",
     "VerificationResult",
     "annotate_links",
+    "arm_transmissivity",
+    "attempt_period_s",
     "basis_error_rates",
     "bbm92",
     "bbm92_key_fraction",
@@ -141,15 +166,20 @@ __all__ = [
     "fidelity_from_qber",
     "fidelity_from_werner",
     "get_eviction_policy",
+    "initial_fidelity",
+    "link_coherence_s",
     "link_table",
     "most_reliable_path",
     "pairs_for_bits",
+    "plot_report",
     "qber",
     "qber_from_werner",
     "read_graphml",
+    "report_table",
     "run_verification",
     "secret_fraction",
     "stamp_weight",
+    "success_probability",
     "swap_bell",
     "swap_fidelity",
     "swap_werner",

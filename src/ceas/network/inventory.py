@@ -33,16 +33,16 @@ from ceas.network.werner import (
 )
 
 __all__ = [
-    "PURPOSES",
+    "PAIR_PURPOSES",
     "SELECTION_ORDERS",
     "Delivery",
     "EntanglementInventory",
     "InventoryCounters",
-    "InventoryView",
-    "LinkView",
+    "InventorySnapshot",
+    "LinkSnapshot",
 ]
 
-PURPOSES = ("payload", "verification", "key", "swap", "purify", "teleport", "gate")
+PAIR_PURPOSES = ("payload", "verification", "key", "swap", "purify", "teleport", "gate")
 """What a consumed pair was used for: quantum gradient payloads, verification tests, BBM92 key, entanglement
 swapping, purification (sacrificed or failed), state teleportation (unitary-level partition), gate teleportation
 (circuit-level partition)."""
@@ -59,7 +59,7 @@ class Delivery:
     Attributes
     ----------
     purpose : str
-        One of :data:`PURPOSES`.
+        One of :data:`PAIR_PURPOSES`.
     link : ndarray of int64, shape (n,)
         Link index of each pair.
     pair_id : ndarray of int64, shape (n,)
@@ -148,7 +148,7 @@ class InventoryCounters:
 
 
 @dataclass(frozen=True)
-class InventoryView:
+class InventorySnapshot:
     """Every link's held pairs at time ``at_s``, arrays of shape (n_links, slots) (NaN / -1 in empty slots).
 
     Attributes
@@ -185,10 +185,10 @@ class InventoryView:
 
 
 @dataclass(frozen=True)
-class LinkView:
+class LinkSnapshot:
     """One link's held pairs at time ``at_s``, oldest first, arrays of shape (n,) (``bell``: (n, 4)).
 
-    Attributes mirror :class:`InventoryView`, plus ``slot``, ``created_s`` (heralding time), ``bell`` (Bell vector
+    Attributes mirror :class:`InventorySnapshot`, plus ``slot``, ``created_s`` (heralding time), ``bell`` (Bell vector
     at ``at_s``) and ``expiry_s`` (absolute expiry time).
     """
 
@@ -219,15 +219,15 @@ class EntanglementInventory:
         Coherence time of a pair stored on each link, seconds (``inf`` allowed).
     slots : int
         Memory slots per link (M).
-    f_min : float
-        Minimum usable fidelity; sets each pair's expiry (its cutoff age).
+    f_min : float or ndarray, shape (n_links,)
+        Minimum usable fidelity (per link, or one for all); sets the expiry of a purified pair (its cutoff age).
     """
 
-    def __init__(self, t_coh_s: np.ndarray, slots: int, f_min: float) -> None:
+    def __init__(self, t_coh_s: np.ndarray, slots: int, f_min: float | np.ndarray) -> None:
         self.t_coh_s = np.asarray(t_coh_s, dtype=float).copy()
         self.slots = int(slots)
-        self.f_min = float(f_min)
         n_links = self.t_coh_s.size
+        self.f_min = np.broadcast_to(np.asarray(f_min, dtype=float), (n_links,)).copy()
         shape = (n_links, self.slots)
         self.occupied = np.zeros(shape, bool)
         self.pair_id = np.full(shape, -1, np.int64)
@@ -238,7 +238,7 @@ class EntanglementInventory:
         self.generated = np.zeros(n_links, np.int64)
         self.expired = np.zeros(n_links, np.int64)
         self.evicted = np.zeros(n_links, np.int64)
-        self.consumed = {p: np.zeros(n_links, np.int64) for p in PURPOSES}
+        self.consumed = {p: np.zeros(n_links, np.int64) for p in PAIR_PURPOSES}
         self.next_id = 0
 
     @property
@@ -258,12 +258,12 @@ class EntanglementInventory:
         """Bell-diagonal vector of every slot at ``at_s``, shape (n_links, slots, 4)."""
         return _bell_decay(self.bell, at_s - self.ref_s, self.t_coh_s[:, None])
 
-    def view(self, at_s: float) -> InventoryView:
-        """All links at once (see :class:`InventoryView`)."""
+    def view(self, at_s: float) -> InventorySnapshot:
+        """All links at once (see :class:`InventorySnapshot`)."""
         occ = self.occupied
         f = self.fidelity_at(at_s)
         nan = np.where(occ, 0.0, np.nan)
-        return InventoryView(
+        return InventorySnapshot(
             at_s=float(at_s),
             occupied=occ.copy(),
             pair_id=np.where(occ, self.pair_id, -1),
@@ -274,14 +274,14 @@ class EntanglementInventory:
             cutoff_age_s=self.expiry_s - self.created_s + nan,
         )
 
-    def link_view(self, link: int, at_s: float) -> LinkView:
-        """One link, oldest pair first (see :class:`LinkView`)."""
+    def link_view(self, link: int, at_s: float) -> LinkSnapshot:
+        """One link, oldest pair first (see :class:`LinkSnapshot`)."""
         slots = np.flatnonzero(self.occupied[link])
         slots = slots[np.lexsort((self.pair_id[link, slots], self.created_s[link, slots]))]
         bell = self.bell_at(at_s)[link, slots]
         created = self.created_s[link, slots]
         expiry = self.expiry_s[link, slots]
-        return LinkView(
+        return LinkSnapshot(
             link=int(link),
             at_s=float(at_s),
             pair_id=self.pair_id[link, slots].copy(),
@@ -371,7 +371,7 @@ class EntanglementInventory:
         """
         self.bell[link, slot] = bell
         self.ref_s[link, slot] = at_s
-        cutoff = _cutoff_age(bell[0], self.t_coh_s[link], self.f_min)
+        cutoff = _cutoff_age(bell[0], self.t_coh_s[link], self.f_min[link])
         self.expiry_s[link, slot] = at_s + cutoff
         if not cutoff > 0:
             self.expired[link] += 1

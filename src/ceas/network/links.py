@@ -34,7 +34,7 @@ from ceas.network.werner import _cutoff_age, _werner_at_age, _werner_from_fideli
 nx = lazy_import("networkx")
 
 __all__ = [
-    "SCHEMES",
+    "HERALDING_SCHEMES",
     "LinkTable",
     "annotate_links",
     "arm_transmissivity",
@@ -45,7 +45,7 @@ __all__ = [
     "success_probability",
 ]
 
-SCHEMES = ("single_click", "double_click")
+HERALDING_SCHEMES = ("single_click", "double_click")
 
 
 def arm_transmissivity(length_km, *, eta0: float, alpha_db_per_km: float):
@@ -63,14 +63,14 @@ def arm_transmissivity(length_km, *, eta0: float, alpha_db_per_km: float):
 def success_probability(eta, *, scheme: str, theta: float):
     r"""Heralding probability per attempt: :math:`2\theta\eta` (single-click) or :math:`\eta^2/2` (double-click)."""
     eta = check_values("eta", eta, 0.0, 1.0)
-    if lookup("heralding scheme", scheme, SCHEMES) == "single_click":
+    if lookup("heralding scheme", scheme, HERALDING_SCHEMES) == "single_click":
         return 2.0 * theta * eta
     return eta**2 / 2.0
 
 
 def initial_fidelity(*, scheme: str, theta: float, double_click_fidelity: float) -> float:
     r"""Fidelity of a freshly heralded pair: :math:`1 - \theta` (single-click) or the device value (double-click)."""
-    if lookup("heralding scheme", scheme, SCHEMES) == "single_click":
+    if lookup("heralding scheme", scheme, HERALDING_SCHEMES) == "single_click":
         return 1.0 - theta
     return float(double_click_fidelity)
 

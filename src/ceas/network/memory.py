@@ -17,12 +17,16 @@ with array operations, using that fresh arrivals on one link share one cutoff (e
   lowest-fidelity pair is the one that expires first: the victim is the smallest expiry (ties: oldest). A pair is
   evicted at the arrival that makes the count of pairs with larger keys reach ``M``, if it is still alive then.
 
-Both are checked against a plain event-by-event simulation in the tests. Policies follow :class:`EvictionPolicy`
+* ``block`` (admission control, no victim among the stored pairs): a newcomer that finds all ``M`` slots live is
+  discarded (Erlang's loss system; see :class:`BlockWhenFull`).
+
+All are checked against a plain event-by-event simulation in the tests. Policies follow :class:`EvictionPolicy`
 and are registered in :data:`EVICTION_POLICIES` under their config name (``MemoryParams.eviction``).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,6 +37,7 @@ from ceas._validate import lookup
 
 __all__ = [
     "EVICTION_POLICIES",
+    "BlockWhenFull",
     "EvictionPolicy",
     "LowestFidelityFirst",
     "MemoryOutcome",
@@ -317,11 +322,65 @@ class LowestFidelityFirst:
         return _finish(window, _unsort(order, evicted_s), arrival_evicted)
 
 
+class BlockWhenFull:
+    r"""Admission control: a pair heralded while all M slots hold live pairs is discarded; nothing stored is evicted.
+
+    The discarded newcomer is counted as evicted (it left because the memory was full). With Poisson heralds at rate
+    λ and every admitted pair held until its cutoff a (a fixed holding time), each link is an M/G/M/M loss system:
+    the fraction blocked is Erlang's :math:`B(A, M)` with offered load :math:`A = \lambda a` (insensitive to the
+    holding-time law), and the carried rate is :math:`\lambda (1 - B)`.
+
+    Admission depends on every earlier admission, so the window is resolved in two passes: an upper bound on the
+    live pairs each arrival meets (all earlier arrivals admitted) clears, with array operations, every link that
+    never fills; a short event loop (a heap of live expiries) runs only from the first arrival that may meet a full
+    memory on the links that can.
+    """
+
+    def resolve(self, window: MemoryWindow) -> MemoryOutcome:
+        M = window.capacity
+        t, e, off = window.time_s, window.arrival_expiry_s, window.offsets
+        blocked = np.zeros(t.size, bool)
+        stored = np.where(window.occupied, window.expiry_s, -np.inf)
+        for link in np.flatnonzero(np.diff(off) > 0):
+            lo, hi = off[link], off[link + 1]
+            tl, el = t[lo:hi], e[lo:hi]
+            held = np.sort(stored[link][stored[link] > -np.inf])
+            # live pairs met at each arrival if every earlier one had been admitted (expiries ascend on a link)
+            earlier = np.arange(tl.size)
+            bound = held.size - np.searchsorted(held, tl, side="right")
+            bound += earlier - np.minimum(np.searchsorted(el, tl, side="right"), earlier)
+            may_block = np.flatnonzero((bound >= M) & (el > tl))
+            if may_block.size:
+                j0 = int(may_block[0])
+                blocked[lo + j0 : hi] = self._admit(held, tl, el, j0, M)
+        return _finish(window, np.zeros_like(window.occupied), blocked)
+
+    @staticmethod
+    def _admit(held: np.ndarray, t: np.ndarray, e: np.ndarray, j0: int, M: int) -> np.ndarray:
+        """Blocked flags of arrivals j0, j0+1, ... of one link, all arrivals before j0 admitted."""
+        live = [float(x) for x in held] + [float(x) for x in e[:j0] if x > -np.inf]
+        heapq.heapify(live)
+        out = np.zeros(t.size - j0, bool)
+        for k, (tj, ej) in enumerate(zip(t[j0:].tolist(), e[j0:].tolist())):
+            while live and live[0] <= tj:  # pairs whose expiry has come leave first
+                heapq.heappop(live)
+            if ej <= tj:  # expired on arrival: never takes a slot
+                continue
+            if len(live) < M:
+                heapq.heappush(live, ej)
+            else:
+                out[k] = True
+        return out
+
+
 EVICTION_POLICIES: dict[str, EvictionPolicy] = {
     "oldest": OldestFirst(),
     "lowest_fidelity": LowestFidelityFirst(),
+    "block": BlockWhenFull(),
 }
-"""Eviction policies by config name (``MemoryParams.eviction``)."""
+"""What a full memory does with a new pair, by config name (``MemoryParams.eviction``): evict the oldest stored pair
+(``oldest``, the default), evict the one that expires first (``lowest_fidelity``), or discard the newcomer
+(``block``)."""
 
 
 def get_eviction_policy(name: str) -> EvictionPolicy:

@@ -31,6 +31,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -43,13 +44,13 @@ from ceas._validate import check_int, check_real, lookup
 from ceas.errors import ProtocolError, UnknownNameError, ValidationError
 from ceas.network.generation import OFF, first_success, sample_arrivals
 from ceas.network.inventory import (
-    PURPOSES,
+    PAIR_PURPOSES,
     SELECTION_ORDERS,
     Delivery,
     EntanglementInventory,
     InventoryCounters,
-    InventoryView,
-    LinkView,
+    InventorySnapshot,
+    LinkSnapshot,
 )
 from ceas.network.keys import KeyPool
 from ceas.network.links import LinkTable, link_coherence_s, link_table
@@ -61,7 +62,12 @@ from ceas.network.swapping import _swap_bell
 from ceas.network.teleportation import teleport_pauli
 from ceas.network.topology import build_topology, validate_topology
 from ceas.network.verification import VerificationResult, run_verification
-from ceas.network.werner import _bell_decay, _werner_bell_vector, _werner_from_fidelity
+from ceas.network.werner import (
+    _bell_decay,
+    _fidelity_at_age,
+    _werner_bell_vector,
+    _werner_from_fidelity,
+)
 from ceas.rng import stream
 
 nx = lazy_import("networkx")
@@ -93,7 +99,7 @@ class StreamDemand:
     pairs : ndarray of int, shape (n_links,)
         Pairs wanted per link during the step (>= 0).
     purpose : str
-        One of :data:`~ceas.network.inventory.PURPOSES`.
+        One of :data:`~ceas.network.inventory.PAIR_PURPOSES`.
     min_fidelity : float or None
         Only pairs with at least this fidelity at use are taken (None: any pair still alive).
     order : str
@@ -214,6 +220,10 @@ class QuantumNetwork:
         Parent stream; independent child streams drive generation, operations and key material.
     swap_success : float
         Probability that one Bell-state measurement at a repeater succeeds.
+    cutoff_s : float, optional
+        Age (seconds, >= 0, ``inf`` for none) at which every link discards its fresh pairs, instead of the age at
+        which their fidelity falls to ``memory.f_min``. A purified pair then expires when its fidelity falls to the
+        fidelity a fresh pair has at that age.
 
     Attributes
     ----------
@@ -233,6 +243,7 @@ class QuantumNetwork:
         rng: np.random.Generator,
         *,
         swap_success: float = 1.0,
+        cutoff_s: float | None = None,
     ) -> None:
         validate_topology(graph)
         missing = [v for v in graph.nodes if "t_coh_s" not in graph.nodes[v]]
@@ -245,7 +256,13 @@ class QuantumNetwork:
         self.link_params = link
         self.memory_params = memory
         self.swap_success = check_real("swap_success", swap_success, 0.0, 1.0, low_open=True)
-        self.table: LinkTable = link_table(graph, link, memory)
+        table = link_table(graph, link, memory)
+        f_min = np.full(table.n_links, memory.f_min)
+        if cutoff_s is not None:
+            cutoff = check_real("cutoff_s", cutoff_s, 0.0, allow_inf=True)
+            table = dataclasses.replace(table, cutoff_s=np.full(table.n_links, cutoff))
+            f_min = _fidelity_at_age(table.f0, cutoff, table.t_coh_s)
+        self.table: LinkTable = table
         self.links = self.table.edges
         self._index = {}
         for k, (u, v) in enumerate(self.links):
@@ -256,7 +273,7 @@ class QuantumNetwork:
         self._gen_rng = gen_rng
         self._op_rng = op_rng
         self._key_rng = key_rng
-        self.inventory = EntanglementInventory(self.table.t_coh_s, memory.slots, memory.f_min)
+        self.inventory = EntanglementInventory(self.table.t_coh_s, memory.slots, f_min)
         self._fresh_bell = _werner_bell_vector(self.table.f0)
         self._now = 0.0
         self._pending = first_success(
@@ -279,6 +296,55 @@ class QuantumNetwork:
             topo_rng = stream(params.topology.seed, "network.topology")
         graph = build_topology(params.topology, params.memory, topo_rng)
         return cls(graph, params.link, params.memory, net_rng, swap_success=params.swap_success)
+
+    @classmethod
+    def one_link(
+        cls,
+        rng: np.random.Generator,
+        *,
+        length_km: float = 10.0,
+        t_coh_s: float = 1.0,
+        link: LinkParams | None = None,
+        memory: MemoryParams | None = None,
+        cutoff_s: float | None = None,
+    ) -> QuantumNetwork:
+        """A network of one link: QPU ``0`` and the broker ``1``, ``length_km`` apart.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Parent stream (as for the constructor).
+        length_km : float
+            Fibre length L > 0, km; the link attempts every L/c and succeeds with the probability of ``link``.
+        t_coh_s : float
+            Coherence time of the stored pair, seconds (> 0, ``inf`` for an ideal memory); the broker's memory is ideal.
+        link, memory : LinkParams, MemoryParams, optional
+            Heralding physics and memory (slots, F_min, ``eviction``: ``oldest``, ``lowest_fidelity`` or ``block``);
+            SPEC defaults when omitted.
+        cutoff_s : float, optional
+            Age at which pairs are discarded, seconds (>= 0, ``inf`` for none); default: the age at which their
+            fidelity falls to ``memory.f_min``.
+
+        Examples
+        --------
+        >>> net = QuantumNetwork.one_link(np.random.default_rng(0), length_km=1.0, cutoff_s=0.024,
+        ...                               memory=MemoryParams(slots=10, eviction="block"))
+        >>> net.n_links, net.capacity, float(net.table.cutoff_s[0])
+        (1, 10, 0.024)
+        """
+        length = check_real("length_km", length_km, 0.0, low_open=True)
+        t_coh = check_real("t_coh_s", t_coh_s, 0.0, low_open=True, allow_inf=True)
+        graph = nx.Graph()
+        graph.add_node(0, role="qpu", t_coh_s=t_coh)
+        graph.add_node(1, role="broker", t_coh_s=math.inf)
+        graph.add_edge(0, 1, length_km=length)
+        return cls(
+            graph,
+            LinkParams() if link is None else link,
+            MemoryParams() if memory is None else memory,
+            rng,
+            cutoff_s=cutoff_s,
+        )
 
     # ------------------------------------------------------------------------------------------------------------
     # identification and state
@@ -343,11 +409,11 @@ class QuantumNetwork:
             return 0.25
         return check_real("min_fidelity", value, 0.25, 1.0)
 
-    def view(self, at_s: float | None = None) -> InventoryView:
+    def view(self, at_s: float | None = None) -> InventorySnapshot:
         """All links' held pairs (ages, fidelity, time to expiry), arrays (n_links, slots), at ``at_s`` >= now."""
         return self.inventory.view(self._at(at_s))
 
-    def link_view(self, link, at_s: float | None = None) -> LinkView:
+    def link_view(self, link, at_s: float | None = None) -> LinkSnapshot:
         """One link's held pairs, oldest first, at ``at_s`` >= now (default now)."""
         return self.inventory.link_view(self.link_index(link), self._at(at_s))
 
@@ -420,7 +486,7 @@ class QuantumNetwork:
                     f"demand.pairs must be non-negative integers of shape ({self.n_links},), got "
                     f"{pairs.dtype} array of shape {pairs.shape}"
                 )
-            lookup("purpose", d.purpose, PURPOSES)
+            lookup("purpose", d.purpose, PAIR_PURPOSES)
             lookup("selection order", d.order, SELECTION_ORDERS)
             floors.append(self._min_fidelity(d.min_fidelity))
         return demands, floors
@@ -583,7 +649,7 @@ class QuantumNetwork:
         counts : array of int, shape (n_links,)
             Pairs wanted per link (>= 0).
         purpose : str
-            One of :data:`~ceas.network.inventory.PURPOSES`.
+            One of :data:`~ceas.network.inventory.PAIR_PURPOSES`.
         min_fidelity : float, optional
             Only pairs with at least this fidelity at ``at_s`` are taken (in [1/4, 1]; default: any live pair).
         at_s : float, optional
@@ -602,7 +668,7 @@ class QuantumNetwork:
             raise ValidationError(
                 f"counts must be non-negative integers of shape ({self.n_links},), got {counts!r}"
             )
-        purpose = lookup("purpose", purpose, PURPOSES)
+        purpose = lookup("purpose", purpose, PAIR_PURPOSES)
         order = lookup("selection order", order, SELECTION_ORDERS)
         min_f = self._min_fidelity(min_fidelity)
         at = self._at(at_s)
@@ -628,7 +694,7 @@ class QuantumNetwork:
         """
         k = self.link_index(link)
         n = check_int("n", n, 1, self.capacity)
-        purpose = lookup("purpose", purpose, PURPOSES)
+        purpose = lookup("purpose", purpose, PAIR_PURPOSES)
         order = lookup("selection order", order, SELECTION_ORDERS)
         min_f = self._min_fidelity(min_fidelity)
         at = self._at(at_s)
@@ -658,7 +724,7 @@ class QuantumNetwork:
             More pairs requested than are alive at ``at_s``, or an id that is not held on ``link``.
         """
         k = self.link_index(link)
-        purpose = lookup("purpose", purpose, PURPOSES)
+        purpose = lookup("purpose", purpose, PAIR_PURPOSES)
         order = lookup("selection order", order, SELECTION_ORDERS)
         at = self._at(at_s)
         if isinstance(pairs, (int, np.integer)) and not isinstance(pairs, bool):

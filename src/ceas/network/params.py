@@ -298,10 +298,11 @@ class MemoryParams(_Params):
         le=1,
         description="SPEC §4: F_min = 0.8 [D]; pairs older than the cutoff age are discarded (1/4 = no cutoff).",
     )
-    eviction: Literal["oldest", "lowest_fidelity"] = Field(
+    eviction: Literal["oldest", "lowest_fidelity", "block"] = Field(
         "oldest",
         description="[D] when a link's slots are full a new pair evicts the oldest stored pair (a fresh pair "
-        "is worth more); lowest_fidelity evicts the pair that expires first.",
+        "is worth more); lowest_fidelity evicts the pair that expires first; block discards the new pair "
+        "(admission control: Erlang's loss system).",
     )
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ import numpy as np
 from rich.table import Table
 
 from ceas._validate import check_real, lookup
-from ceas.network.inventory import PURPOSES, SELECTION_ORDERS
+from ceas.network.inventory import PAIR_PURPOSES, SELECTION_ORDERS
 from ceas.network.network import QuantumNetwork, StreamDemand
 from ceas.network.params import NetworkParams
 from ceas.rng import stream
@@ -53,7 +53,7 @@ class Demand:
         check_real("rate_hz", self.rate_hz, 0.0)
         if self.min_fidelity is not None:
             check_real("min_fidelity", self.min_fidelity, 0.25, 1.0)
-        lookup("purpose", self.purpose, PURPOSES)
+        lookup("purpose", self.purpose, PAIR_PURPOSES)
         lookup("selection order", self.order, SELECTION_ORDERS)
         check_real("step_s", self.step_s, 0.0, None, low_open=True)
 

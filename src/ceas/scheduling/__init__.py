@@ -9,7 +9,7 @@
 * :mod:`~ceas.scheduling.env` -- the MDP as a ``gymnasium.Env`` (extra ``rl``; imported on demand).
 """
 
-from ceas.scheduling.checks import check_policy, probe_views
+from ceas.scheduling.checks import PolicyCheckError, check_policy, probe_views
 from ceas.scheduling.finite import FiniteMDP, PolicyValue, ValueIterationResult
 from ceas.scheduling.mdp import MDPAction, MDPSpec, MDPState, RoundOutcome, SchedulingMDP
 from ceas.scheduling.params import SchedulingParams
@@ -29,6 +29,7 @@ __all__ = [
     "MDPState",
     "NodeView",
     "Policy",
+    "PolicyCheckError",
     "PolicyValue",
     "RoundOutcome",
     "SchedulingMDP",

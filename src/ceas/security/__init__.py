@@ -19,7 +19,15 @@ from ceas.security.attacks import (
     register_attack,
 )
 from ceas.security.checks import check_attack
-from ceas.security.mac import KeyExhaustedError, KeySource, MacStatus, OneTimeMac, key_bits_needed
+from ceas.security.mac import (
+    KeyExhaustedError,
+    KeySource,
+    MacStatus,
+    OneTimeMac,
+    key_bits_needed,
+    poly1305_tag,
+    poly1305_verify,
+)
 from ceas.security.messages import Reason, Signer, Verdict, Verifier, payload_digest
 from ceas.security.pairwise import PairwiseAuthenticator
 from ceas.security.params import SecurityParams
@@ -27,7 +35,10 @@ from ceas.security.verification import (
     FidelityEstimate,
     cap_claimed_fidelity,
     detection_probability,
+    error_probability,
     estimate_fidelity,
+    fidelity_from_errors,
+    impostor_pass_probability,
     sample_honest_test,
     sample_impostor_test,
 )
@@ -52,11 +63,16 @@ __all__ = [
     "check_attack",
     "choose_byzantine",
     "detection_probability",
+    "error_probability",
     "estimate_fidelity",
+    "fidelity_from_errors",
+    "impostor_pass_probability",
     "key_bits_needed",
     "make_adversary",
     "make_attack",
     "payload_digest",
+    "poly1305_tag",
+    "poly1305_verify",
     "register_attack",
     "sample_honest_test",
     "sample_impostor_test",
