@@ -406,7 +406,9 @@ def _optimal_data_point(x: np.ndarray, w: np.ndarray, nu: float) -> int | None:
     return None
 
 
-def _weiszfeld_step(x: np.ndarray, w: np.ndarray, z: np.ndarray, r: np.ndarray, nu: float) -> np.ndarray:
+def _weiszfeld_step(
+    x: np.ndarray, w: np.ndarray, z: np.ndarray, r: np.ndarray, nu: float
+) -> np.ndarray:
     """Weiszfeld's step with Vardi & Zhang's (PNAS 2000) correction for an iterate that sits on data points.
 
     Over the points away from z it is :math:`T = \\sum a_k x_k / \\sum a_k` with :math:`a_k = w_k/\\lVert x_k - z\\rVert`;
@@ -513,7 +515,9 @@ class GeometricMedian:
             )
         return result.point
 
-    def solve(self, updates: np.ndarray, weights: np.ndarray | None = None) -> GeometricMedianResult:
+    def solve(
+        self, updates: np.ndarray, weights: np.ndarray | None = None
+    ) -> GeometricMedianResult:
         """The median of (n, d) ``updates`` with optional weights (n,), with how it was reached."""
         x, w = prepare_inputs(self.name, updates, weights)
         z = weighted_coordinate_median(x, w)
@@ -528,7 +532,9 @@ class GeometricMedian:
         def gain(c: np.ndarray) -> float:
             """f(c) - f(z), without the cancellation of two sums that a distant update makes ~1e300 each."""
             a, b = x - c, x - z
-            half = row_norms(a) / 2 + row_norms(b) / 2  # ||a|| - ||b|| = (a + b).(a - b) / (||a|| + ||b||)
+            half = (
+                row_norms(a) / 2 + row_norms(b) / 2
+            )  # ||a|| - ||b|| = (a + b).(a - b) / (||a|| + ||b||)
             half = np.where(half > 0, half, 1.0)[:, None]
             return float(w @ ((a / half + b / half) @ (z - c))) / 2
 
