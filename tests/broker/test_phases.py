@@ -310,3 +310,55 @@ def test_check_update_names_what_is_wrong():
     assert check_update(np.array([0.5, np.nan]), 1.0) == NON_FINITE
     assert check_update(np.array([-np.inf, 0.0]), 1.0) == NON_FINITE
     assert check_update(np.array([0.5, -1.0000001]), 1.0) == OUT_OF_RANGE
+
+
+def test_predicted_mse_stamps_are_the_inverse_of_each_replys_predicted_error(tmp_path):
+    """consensus.stamp = 'mse': an honest stamp is 1 / (own shot variance + bias² + payload variance at its scale and
+    ledger visibility), mean over components; the broker grants at most the floor it can prove."""
+    from ceas.broker.aggregate import mse_phi_cap, verified_phi
+    from ceas.broker.payload import payload_variance
+    from ceas.network.werner import werner_from_fidelity
+
+    ctx = build_context(_cfg(tmp_path, 'consensus.stamp="mse"', "security.byzantine_fraction=0.0"))
+    state = initial_state(ctx)
+    np.testing.assert_array_equal(state.phi, 1.0)  # no prior before a node has sent a stamp
+    out = _phases_until(ctx, state, "local")
+    plan, replies = out["plan"], out["replies"]
+    rng = stream(ctx.cfg.run.seed, "round", 0)
+    configure(ctx, initial_state(ctx), 0, rng)
+    batches = ctx.learner.minibatches(plan.participants, rng)
+    report = ctx.learner.local_gradient_report(out["theta"], plan.participants, batches, rng)
+    np.testing.assert_array_equal(
+        replies.updates, report.grad
+    )  # the same gradients as without the report
+    v = werner_from_fidelity(replies.ledger_fidelity)
+    pay = payload_variance(
+        replies.updates, v[:, None], ctx.copies, ctx.cfg.broker.clip, scale="node"
+    )
+    want = 1.0 / (report.mse + pay).mean(axis=1)
+    np.testing.assert_allclose([s.phi for s in replies.stamps], want, rtol=1e-12)
+    cap = mse_phi_cap(ctx, replies.updates, np.full(plan.m, 0.97))
+    assert np.all(cap >= want) and np.all(
+        np.isfinite(cap)
+    )  # honest claims sit under the provable cap
+    phi, ok = verified_phi(ctx, state, plan, replies)
+    assert ok.all() and np.all(phi <= np.array([s.phi for s in replies.stamps]) + 1e-12)
+
+
+def test_an_inflated_predicted_mse_stamp_is_capped(tmp_path):
+    cfg = _cfg(
+        tmp_path,
+        'consensus.stamp="mse"',
+        'security.attacks=["stamp-inflation"]',
+        'scheduling.policy="random"',
+    )
+    ctx = build_context(cfg)
+    out = _round_with_byzantine_seats(ctx, initial_state(ctx))
+    from ceas.broker.aggregate import verified_phi
+
+    plan, replies = out["plan"], out["replies"]
+    claims = np.array([s.phi for s in replies.stamps])
+    byz = replies.byzantine
+    assert claims[byz].min() > claims[~byz].max()  # the adversary claims more than any honest node
+    phi, _ = verified_phi(ctx, initial_state(ctx), plan, replies)
+    assert np.all(phi[byz] < claims[byz])  # and is granted less than it claims

@@ -219,6 +219,39 @@ def test_stamps_from_other_rounds_are_rejected(rnd, issue):
     assert not v.accepted and v.phi == 0.0 and v.issues == (issue,)
 
 
+def test_predicted_mse_stamps_are_capped_by_the_provable_floor_not_by_s_fq_v2():
+    """consensus.stamp = 'mse': φ is not S·F_Q·v², so the verifier grants min(claim, cap) with the cap it can prove;
+    an infinite cap (nothing provable) keeps the claim; stale rounds are still rejected."""
+    claims = [stamp(phi=50.0, round=5), stamp(phi=5000.0, round=5), stamp(phi=50.0, round=4)]
+    v = verify_stamps(
+        claims, 0.9, 0.95, 1.0, current_round=5, phi_cap=np.array([400.0, 400.0, 400.0])
+    )
+    np.testing.assert_array_equal(v.phi, [50.0, 400.0, 0.0])
+    assert StampIssue.PHI_INCONSISTENT in v.issues[1] and v.issues[0] == ()
+    assert not v.accepted[2]
+    free = verify_stamps(claims[:2], 0.9, 0.95, 1.0, current_round=5, phi_cap=np.inf)
+    np.testing.assert_array_equal(free.phi, [50.0, 5000.0])
+    with pytest.raises(ValidationError, match="phi_cap"):
+        verify_stamps(claims[:1], 0.9, 0.95, 1.0, phi_cap=np.nan)
+
+
+def test_a_predicted_mse_claim_above_the_fidelity_bound_is_corrected_to_the_verified_visibility():
+    """Payload variance s²(1 − w²z²)/(S_p w²) differs between visibilities by s²/S_p (1/w_v² − 1/w_c²) whatever z:
+    a claim made at F = 1 on a link verified at 0.85 keeps 1/(1/φ + k (1/v(0.85)² − 1)), k = s²/S_p."""
+    k = 0.25**2 / 4
+    v = verify_stamps(
+        [stamp(phi=200.0, fidelity=1.0), stamp(phi=200.0, fidelity=0.88)],
+        0.85,
+        0.9,
+        1.0,
+        mse_payload=np.array([k, k]),
+    )
+    want = 1.0 / (1.0 / 200.0 + k * (1.0 / visibility(0.85) ** 2 - 1.0))
+    assert v.phi[0] == pytest.approx(want, rel=1e-12) and v.phi[0] < 200.0
+    assert StampIssue.FIDELITY_ABOVE_BOUND in v.issues[0]
+    assert v.phi[1] == 200.0 and v.issues[1] == ()  # within the bound: taken as claimed
+
+
 def test_bound_below_measurement_is_an_error():
     with pytest.raises(
         ValidationError, match=r"fidelity_bound must be in \[measured_fidelity, 1\] = \[0.9, 1\]"

@@ -94,11 +94,19 @@ def verified_phi(
         qfi_cap,
         assigned_shots=ctx.cfg.training.shots or 1,
         current_round=plan.round,
-        phi_cap=mse_phi_cap(ctx, replies.updates, bound)
-        if ctx.cfg.consensus.stamp == "mse"
-        else None,
+        **(_mse_checks(ctx, replies.updates, bound) if ctx.cfg.consensus.stamp == "mse" else {}),
     )
     return np.where(ver.accepted, ver.phi, 0.0), np.asarray(ver.accepted, bool)
+
+
+def _mse_checks(ctx: BrokerContext, updates: np.ndarray, bound: np.ndarray) -> dict:
+    """What the broker can check of predicted-MSE stamps: the provable cap and each payload's s²/S_p (see
+    :func:`ceas.consensus.stamps.verify_stamps`)."""
+    if not ctx.copies:
+        return {"phi_cap": mse_phi_cap(ctx, updates, bound), "mse_payload": np.zeros(len(updates))}
+    cfg = ctx.cfg.broker
+    s = payload_scale(updates, cfg.clip, cfg.payload_scale)
+    return {"phi_cap": mse_phi_cap(ctx, updates, bound), "mse_payload": s**2 / ctx.copies}
 
 
 def mse_phi_cap(ctx: BrokerContext, updates: np.ndarray, fidelity_bound: np.ndarray) -> np.ndarray:

@@ -276,6 +276,7 @@ def verify_stamps(
     current_round: int | None = None,
     phi_rtol: float = 1e-9,
     phi_cap=None,
+    mse_payload=None,
 ) -> VerifiedStamps:
     """Verify n stamps at once against the broker's own measurements (vectorised over stamps).
 
@@ -299,7 +300,13 @@ def verify_stamps(
     phi_cap : float or ndarray (n,), optional
         For stamps whose φ is a predicted inverse MSE (``consensus.stamp = "mse"``) rather than S·F̂_Q·v²: the
         largest φ the verifier can grant each stamp (the inverse of the error floor it can prove; ``inf`` where it
-        can prove none). φ is then min(claimed φ, cap) instead of min(claimed, recomputed).
+        can prove none). φ is then min(claimed φ, corrected claim, cap) instead of min(claimed, recomputed).
+    mse_payload : float or ndarray (n,), optional
+        With predicted-MSE stamps: s²/S_p of each reply's quantum payload (0 for classical payloads), from the
+        payload scale s in its envelope. A claim made at a fidelity above the bound is corrected to the verified
+        fidelity exactly, whatever the payload's components: the payload variance s²(1 − w²z²)/(S_p w²) per
+        component differs between two visibilities by s²/S_p · (1/w_v² − 1/w_c²), so the corrected MSE is
+        1/φ + s²/S_p · (1/w_v² − 1/w_c²).
 
     Returns
     -------
@@ -352,12 +359,10 @@ def verify_stamps(
         )
         shots_high = claim_shots > assigned
         shots = np.minimum(claim_shots, assigned)
-    if phi_cap is None:
+    if phi_cap is None and mse_payload is None:
         recomputed = stamp_weight(shots, qfi, werner_from_fidelity(fidelity))
     else:
-        recomputed = np.broadcast_to(np.asarray(phi_cap, dtype=np.float64), (n,))
-        if np.any(np.isnan(recomputed)) or np.any(recomputed < 0):
-            raise ValidationError(f"phi_cap must be in [0, inf], got {phi_cap!r}")
+        recomputed = _verified_mse_phi(claim_phi, claim_fid, fidelity, phi_cap, mse_payload, n)
     phi_high = claim_phi > recomputed * (1.0 + phi_rtol)
     # A node may understate its own confidence (it only lowers its weight); it can never overstate it.
     phi = np.minimum(claim_phi, recomputed)
@@ -431,6 +436,21 @@ def verify_stamp(
         accepted=bool(out.accepted[0]),
         issues=out.issues[0],
     )
+
+
+def _verified_mse_phi(claim_phi, claim_fid, fidelity, phi_cap, mse_payload, n: int) -> np.ndarray:
+    """The largest φ a predicted-MSE stamp may keep: its claim corrected to the verified fidelity, then capped."""
+    cap = np.full(n, np.inf) if phi_cap is None else np.asarray(phi_cap, dtype=np.float64)
+    cap = np.broadcast_to(cap, (n,))
+    if np.any(np.isnan(cap)) or np.any(cap < 0):
+        raise ValidationError(f"phi_cap must be in [0, inf], got {phi_cap!r}")
+    k = np.broadcast_to(np.zeros(n) if mse_payload is None else mse_payload, (n,))
+    k = check_array("mse_payload", k, ndim=1, low=0.0)
+    w_used, w_claim = werner_from_fidelity(fidelity), werner_from_fidelity(claim_fid)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        extra = np.where(w_used < w_claim, k * (1.0 / w_used**2 - 1.0 / w_claim**2), 0.0)
+        corrected = np.where(np.isfinite(extra), 1.0 / (1.0 / claim_phi + extra), 0.0)
+    return np.minimum(corrected, cap)
 
 
 def cap_weights(phi: np.ndarray, cap_c: float) -> np.ndarray:
