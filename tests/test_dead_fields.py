@@ -58,11 +58,24 @@ CONTEXT: dict[str, list[str]] = {
     "network.topology.radius_km": ["network.topology.kind=random_geometric"],
     "network.link.double_click_fidelity": ["network.link.scheme=double_click"],
     "broker.enabled": ["security.byzantine_fraction=0"],
+    # a stamp-inflating Byzantine group that random selection seats, under paper stamps: with predicted-MSE stamps the
+    # tightened fidelity reference enters only the correction of a claim above the bound, and at test sizes the
+    # weight cap c/|A| binds first (measured: identical weights with and without it)
+    "broker.tight_claims": [
+        'security.attacks=["stamp-inflation"]',
+        "security.byzantine_fraction=0.4",
+        'scheduling.policy="random"',
+        'consensus.stamp="paper"',
+    ],
+    # with paper stamps every node starts from its own noise-based φ; predicted-MSE stamps start all equal, and
+    # the utility/waste trade-off then turns no decision within four tiny rounds
+    **{
+        f"scheduling.{name}": [*STRESS, 'consensus.stamp="paper"']
+        for name in ("waste_penalty", "latency_penalty")
+    },
     **{
         f"scheduling.{name}": STRESS
         for name in (
-            "waste_penalty",
-            "latency_penalty",
             "key_confidence",
             "key_reserve_rounds",
             "convert_near_cutoff",

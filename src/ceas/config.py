@@ -128,10 +128,12 @@ class NoiseSection(_Section):
         0.0, ge=0, le=0.5, description="optional symmetric readout flip probability"
     )
     mitigation: Literal["off", "calibrated"] = Field(
-        "off",
-        description="SPEC §3: 'calibrated' = each node divides its measured expectations by its own known "
-        "contraction (1-p)^L(1-2r) before the loss, so its gradient is unbiased for the noiseless one at 1/c^2 "
-        "the shot variance; 'off' = it sends what it measures",
+        "calibrated",
+        description="SPEC §3 [D, measured]: 'calibrated' = each node divides its measured expectations by its own "
+        "known contraction (1-p)^L(1-2r) before the loss (unbiased for the noiseless gradient, 1/c^2 the shot "
+        "variance); with it Proposition 1 holds in situ (measured/predicted 0.366/0.360; without: 0.434/0.378, "
+        "the nodes' noise biases being correlated) and CEAS's paper-config accuracy moved from -1.5 to +1.1 points "
+        "(10 paired seeds, benchmarks/stamp_ablation.py); 'off' = it sends what it measures",
     )
 
     @model_validator(mode="after")

@@ -120,8 +120,9 @@ def test_execute_purifies_the_pairs_a_decision_names(tmp_path):
     assert before.size == 2
 
 
-def test_local_updates_are_the_learners_gradients_and_the_adversarys_replacements(broker):
-    ctx, state = broker
+def test_local_updates_are_the_learners_gradients_and_the_adversarys_replacements(tmp_path):
+    ctx = build_context(_cfg(tmp_path, 'consensus.stamp="paper"'))
+    state = initial_state(ctx)
     out = _phases_until(ctx, state, "local")
     plan, replies = out["plan"], out["replies"]
     # replay the round's stream to the point where the local phase starts
