@@ -321,27 +321,7 @@ def verify_stamps(
     claim_fid = np.array([s.fidelity for s in stamps], dtype=np.float64)
     claim_shots = np.array([s.shots for s in stamps], dtype=np.float64)
 
-    measured = np.broadcast_to(
-        check_array(
-            "measured_fidelity",
-            measured_fidelity,
-            ndim=np.ndim(measured_fidelity),
-            low=0.25,
-            high=1.0,
-        ),
-        (n,),
-    )
-    bound = np.broadcast_to(
-        check_array(
-            "fidelity_bound", fidelity_bound, ndim=np.ndim(fidelity_bound), low=0.25, high=1.0
-        ),
-        (n,),
-    )
-    if np.any(bound < measured):
-        k = int(np.argmax(bound < measured))
-        raise ValidationError(
-            f"fidelity_bound must be in [measured_fidelity, 1] = [{measured[k]:g}, 1], got {bound[k]:g} (stamp {k})"
-        )
+    measured, bound = _fidelity_references(measured_fidelity, fidelity_bound, n)
     qfi_cap = np.broadcast_to(check_array("max_qfi", max_qfi, ndim=np.ndim(max_qfi), low=0.0), (n,))
     phi_rtol = check_real("phi_rtol", phi_rtol, low=0.0)
 
@@ -436,6 +416,25 @@ def verify_stamp(
         accepted=bool(out.accepted[0]),
         issues=out.issues[0],
     )
+
+
+def _fidelity_references(
+    measured_fidelity, fidelity_bound, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The broker's fidelity estimate and its upper bound per stamp, (n,) each, checked (bound >= estimate)."""
+    measured, bound = (
+        np.broadcast_to(check_array(name, v, ndim=np.ndim(v), low=0.25, high=1.0), (n,))
+        for name, v in (
+            ("measured_fidelity", measured_fidelity),
+            ("fidelity_bound", fidelity_bound),
+        )
+    )
+    if np.any(bound < measured):
+        k = int(np.argmax(bound < measured))
+        raise ValidationError(
+            f"fidelity_bound must be in [measured_fidelity, 1] = [{measured[k]:g}, 1], got {bound[k]:g} (stamp {k})"
+        )
+    return measured, bound
 
 
 def _verified_mse_phi(claim_phi, claim_fid, fidelity, phi_cap, mse_payload, n: int) -> np.ndarray:

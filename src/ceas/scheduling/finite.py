@@ -86,6 +86,33 @@ class _LinkTable:
     candidates: MDPAction  # candidate per-link actions (rows)
 
 
+def _keep_best(
+    table: _LinkTable, st: np.ndarray, y: np.ndarray, reward: np.ndarray, part: np.ndarray
+) -> None:
+    """Keep the best candidate per (state, participates, post-decision state) in ``table.opt_*``."""
+    order = np.lexsort((np.arange(st.shape[0]), -reward, y, part, st))
+    keyed = np.stack([st[order], part[order], y[order]], axis=1)
+    first = np.ones(order.shape[0], bool)
+    first[1:] = (keyed[1:] != keyed[:-1]).any(axis=1)
+    best = order[first]
+    n_s = table.state_config.shape[0]
+    for pv in (0, 1):
+        rows = best[part[best] == pv]
+        counts = np.bincount(st[rows], minlength=n_s)
+        width = max(int(counts.max()) if counts.size else 0, 1)
+        oy = np.zeros((n_s, width), dtype=np.int64)
+        orr = np.full((n_s, width), -np.inf)
+        orow = np.full((n_s, width), -1, dtype=np.int64)
+        rows = rows[np.argsort(st[rows], kind="stable")]
+        slot = np.arange(rows.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+        oy[st[rows], slot] = y[rows]
+        orr[st[rows], slot] = reward[rows]
+        orow[st[rows], slot] = rows
+        table.opt_y.append(oy)
+        table.opt_r.append(orr)
+        table.opt_row.append(orow)
+
+
 def _sub_vectors(c: np.ndarray, limit: int) -> np.ndarray:
     """All count vectors x with 0 <= x <= c elementwise and sum(x) <= limit, shape (K, len(c))."""
     grids = itertools.product(*(range(int(v) + 1) for v in c))
@@ -169,9 +196,41 @@ class FiniteMDP:
         return y, reward
 
     def _link_table(self, l: int) -> _LinkTable:
+        """Link ``l``'s states, post-decision transitions and best candidate actions per (state, participation)."""
+        s = self.spec
+        configs, lookup, radix = self._link_configs(l)
+        n_ready = 1 if s.ready_prob[l] >= 1.0 else 2
+        grid = np.indices((configs.shape[0], s.key_levels + 1, n_ready)).reshape(3, -1)
+        state_config, state_key = grid[0], grid[1]
+        state_ready = grid[2].astype(bool) if n_ready == 2 else np.ones(grid.shape[1], bool)
+        P, loss = self._link_transitions(l, configs, lookup, radix, n_ready, state_config.shape[0])
+        st, action = self._link_candidates(l, configs, state_config, state_ready)
+        table = _LinkTable(
+            configs=configs,
+            lookup=lookup,
+            radix=radix,
+            n_ready=n_ready,
+            state_config=state_config,
+            state_key=state_key,
+            state_ready=state_ready,
+            P=P,
+            loss=loss,
+            opt_y=[],
+            opt_r=[],
+            opt_row=[],
+            candidates=action,
+        )
+        y, reward = self._link_values(
+            table, np.full(st.shape[0], l), configs[state_config[st]], state_key[st], action
+        )
+        _keep_best(table, st, y, reward, action.participate.astype(np.int64))
+        return table
+
+    def _link_configs(self, l: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Every memory configuration of link ``l`` (pairs per age bin, (C, width)), its index lookup and radix."""
         s = self.spec
         b = s.width
-        bins, slots, k_levels = int(s.bins[l]), int(s.slots[l]), s.key_levels + 1
+        bins, slots = int(s.bins[l]), int(s.slots[l])
         radix = slots + 1
         configs = np.array(
             [
@@ -183,13 +242,22 @@ class FiniteMDP:
         ).reshape(-1, b)
         lookup = np.full(radix**b, -1, dtype=np.int64)
         lookup[(configs * radix ** np.arange(b)).sum(axis=1)] = np.arange(configs.shape[0])
-        n_ready = 1 if s.ready_prob[l] >= 1.0 else 2
-        n_c = configs.shape[0]
-        grid = np.indices((n_c, k_levels, n_ready)).reshape(3, -1)
-        state_config, state_key = grid[0], grid[1]
-        state_ready = grid[2].astype(bool) if n_ready == 2 else np.ones(grid.shape[1], bool)
+        return configs, lookup, radix
 
-        # transition from post-decision y = (remaining config, key, generate)
+    def _link_transitions(
+        self,
+        l: int,
+        configs: np.ndarray,
+        lookup: np.ndarray,
+        radix: int,
+        n_ready: int,
+        n_states: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Transition matrix from post-decision y = (remaining config, key, generate) to states, and pairs lost."""
+        s = self.spec
+        b, slots, k_levels = s.width, int(s.slots[l]), s.key_levels + 1
+        bins = int(s.bins[l])
+        n_c = configs.shape[0]
         ygrid = np.indices((n_c, k_levels, 2)).reshape(3, -1)
         y_conf, y_key, y_gen = ygrid
         n_arr = np.arange(slots + 1)
@@ -205,7 +273,7 @@ class FiniteMDP:
         nxt, _expired, _ = self.mdp.age_and_arrive(links, rows_conf, np.where(rows_gen, rows_n, 0))
         nxt_conf = lookup[(nxt * radix ** np.arange(b)).sum(axis=1)]
         rows_key = np.repeat(y_key, slots + 1)
-        P = np.zeros((n_y, state_config.shape[0]))
+        P = np.zeros((n_y, n_states))
         rp = s.ready_prob[l]
         ready_split = [(0, 1.0)] if n_ready == 1 else [(0, 1.0 - rp), (1, rp)]
         for r_idx, r_prob in ready_split:
@@ -215,8 +283,14 @@ class FiniteMDP:
         loss = remaining[:, bins - 1] + self.mdp.expected_evictions(
             np.full(n_y, l), remaining, y_gen.astype(bool)
         )
+        return P, loss
 
-        # candidate per-link actions for every state
+    def _link_candidates(
+        self, l: int, configs: np.ndarray, state_config: np.ndarray, state_ready: np.ndarray
+    ) -> tuple[np.ndarray, MDPAction]:
+        """Every candidate per-link action for every state: (state index per candidate, the candidates)."""
+        s = self.spec
+        b, slots = s.width, int(s.slots[l])
         cand = {"state": [], "part": [], "pay": [], "ver": [], "key": [], "gen": []}
         max_fresh_key = int(s.max_key_requests[l])
         for si in range(state_config.shape[0]):
@@ -244,7 +318,6 @@ class FiniteMDP:
                                     )
                                     cand["key"].append(np.append(w, f))
                                     cand["gen"].append(g)
-        st = np.array(cand["state"])
         action = MDPAction(
             participate=np.array(cand["part"], bool),
             payload=np.array(cand["pay"], dtype=np.int64),
@@ -252,48 +325,7 @@ class FiniteMDP:
             key=np.array(cand["key"], dtype=np.int64),
             generate=np.array(cand["gen"], bool),
         )
-        table = _LinkTable(
-            configs=configs,
-            lookup=lookup,
-            radix=radix,
-            n_ready=n_ready,
-            state_config=state_config,
-            state_key=state_key,
-            state_ready=state_ready,
-            P=P,
-            loss=loss,
-            opt_y=[],
-            opt_r=[],
-            opt_row=[],
-            candidates=action,
-        )
-        y, reward = self._link_values(
-            table, np.full(st.shape[0], l), configs[state_config[st]], state_key[st], action
-        )
-        part = action.participate.astype(np.int64)
-        # keep the best action per (state, participates, post-decision state)
-        order = np.lexsort((np.arange(st.shape[0]), -reward, y, part, st))
-        keyed = np.stack([st[order], part[order], y[order]], axis=1)
-        first = np.ones(order.shape[0], bool)
-        first[1:] = (keyed[1:] != keyed[:-1]).any(axis=1)
-        best = order[first]
-        n_s = state_config.shape[0]
-        for pv in (0, 1):
-            rows = best[part[best] == pv]
-            counts = np.bincount(st[rows], minlength=n_s)
-            width = max(int(counts.max()) if counts.size else 0, 1)
-            oy = np.zeros((n_s, width), dtype=np.int64)
-            orr = np.full((n_s, width), -np.inf)
-            orow = np.full((n_s, width), -1, dtype=np.int64)
-            rows = rows[np.argsort(st[rows], kind="stable")]
-            slot = np.arange(rows.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
-            oy[st[rows], slot] = y[rows]
-            orr[st[rows], slot] = reward[rows]
-            orow[st[rows], slot] = rows
-            table.opt_y.append(oy)
-            table.opt_r.append(orr)
-            table.opt_row.append(orow)
-        return table
+        return np.array(cand["state"]), action
 
     # ------------------------------------------------------------------------------------------- core operators
     def expect(self, values: np.ndarray) -> np.ndarray:

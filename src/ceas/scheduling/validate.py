@@ -36,7 +36,13 @@ def validate_decision(
     max_participants : int
         The participant budget m.
     """
-    n_links, n_nodes = inventory.n_links, nodes.n_nodes
+    _check_shapes(decision, inventory.n_links)
+    _check_participants(decision.participants, nodes, max_participants)
+    used, label, link = _check_pairs(decision, inventory)
+    _check_service(decision, inventory, nodes, used, label, link)
+
+
+def _check_shapes(decision: Decision, n_links: int) -> None:
     if decision.requests.shape != (n_links, len(PURPOSES)):
         raise ValidationError(
             f"requests must have shape ({n_links}, {len(PURPOSES)}), got {decision.requests.shape}"
@@ -51,7 +57,9 @@ def validate_decision(
             f"link {l} requests {decision.requests[l, c]} fresh {PURPOSES[c]} pairs; counts must be >= 0"
         )
 
-    part = decision.participants
+
+def _check_participants(part: np.ndarray, nodes: NodeView, max_participants: int) -> None:
+    n_nodes = nodes.n_nodes
     bad = (part < 0) | (part >= n_nodes)
     if bad.any():
         raise ValidationError(f"participant {part[bad][0]} is not a node (valid: 0..{n_nodes - 1})")
@@ -66,6 +74,13 @@ def validate_decision(
     if not_ready.any():
         raise ValidationError(f"participant {part[not_ready][0]} is not ready")
 
+
+def _check_pairs(
+    decision: Decision, inventory: InventoryView
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every used pair is live, used once, not past its cutoff; purified pairs share a link.
+
+    Returns the used pair ids, their purpose group (index into the decision's groups) and their links."""
     groups = [
         decision.payload,
         decision.verification,
@@ -106,7 +121,20 @@ def validate_decision(
             raise ValidationError(
                 f"purify pairs {a} and {b} are on different links ({pl[q, 0]} and {pl[q, 1]})"
             )
+    return used, label, link
 
+
+def _check_service(
+    decision: Decision,
+    inventory: InventoryView,
+    nodes: NodeView,
+    used: np.ndarray,
+    label: np.ndarray,
+    link: np.ndarray,
+) -> None:
+    """Payload and verification pairs and requests serve participants only, within their demand."""
+    n_links, n_nodes = inventory.n_links, nodes.n_nodes
+    part = decision.participants
     is_part = np.zeros(n_nodes, dtype=bool)
     is_part[part] = True
     link_node = inventory.link_node
