@@ -58,6 +58,19 @@ CONTEXT: dict[str, list[str]] = {
     "network.topology.radius_km": ["network.topology.kind=random_geometric"],
     "network.link.double_click_fidelity": ["network.link.scheme=double_click"],
     "broker.enabled": ["security.byzantine_fraction=0"],
+    # exact value iteration through the broker, on an instance small enough, with pairs that outlive a round
+    **{
+        f"scheduling.{name}": [
+            'scheduling.policy="value-iteration"',
+            "training.nodes=2",
+            "scheduling.participants=2",
+            "network.memory.slots=2",
+            "scheduling.age_bins=2",
+            "security.byzantine_fraction=0",
+            *STRESS,
+        ]
+        for name in ("vi_tolerance", "vi_max_iterations", "age_bins", "discount")
+    },
     # a stamp-inflating Byzantine group that random selection seats, under paper stamps: with predicted-MSE stamps the
     # tightened fidelity reference enters only the correction of a claim above the bound, and at test sizes the
     # weight cap c/|A| binds first (measured: identical weights with and without it)
@@ -110,6 +123,9 @@ CANDIDATES: dict[str, list[Any]] = {
     "network.memory.f_min": [0.95],
     "scheduling.round_s": [0.01, 10.0],
     "scheduling.waste_penalty": [1.0],
+    "scheduling.vi_max_iterations": [1],
+    "scheduling.age_bins": [1],
+    "scheduling.discount": [0.0, 0.5],
     "security.attack_params.alie.alie_z": [3.0],
     "security.attack_params.stamp-inflation.stamp_qfi": [1e-3],
     "consensus.aggregator_params.f": [1],
@@ -125,11 +141,8 @@ CANDIDATES: dict[str, list[Any]] = {
 
 # Known gaps, each with the reason it cannot be observed from a run yet. Keep this list short and shrinking.
 NOT_YET_OBSERVABLE: dict[str, str] = {
-    "scheduling.vi_tolerance": "value-iteration cannot run through the broker yet (issue 10, item 5)",
-    "scheduling.vi_max_iterations": "value-iteration cannot run through the broker yet (issue 10, item 5)",
-    "scheduling.age_bins": "read by the reduced MDP of value-iteration only (issue 10, item 5)",
-    "scheduling.discount": "ceas weighs keeping a stored pair by it, but no decision at test sizes turns on it; "
-    "value-iteration and the gymnasium env read it (issue 10, item 5)",
+    "scheduling.vi_tolerance": "value iteration's stopping tolerance (allowed up to 0.01): the greedy actions of "
+    "the tiny instances the broker can run are the same at every allowed value",
 }
 
 
