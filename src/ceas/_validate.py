@@ -55,6 +55,14 @@ def check_real(
 ) -> float:
     """Return ``value`` as a float after checking it is a real number (finite unless ``allow_inf``) in the
     stated interval."""
+    if type(value) is float or type(value) is int:  # fast path: no ABC instance checks
+        v = float(value)
+        if (
+            not math.isnan(v)
+            and (allow_inf or math.isfinite(v))
+            and _inside(v, low, high, low_open, high_open)
+        ):
+            return v
     ok = isinstance(value, Real) and not isinstance(value, bool) and not math.isnan(float(value))
     if ok:
         v = float(value)
@@ -68,6 +76,8 @@ def check_real(
 
 def check_int(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
     """Return ``value`` as an int after checking it is an integer in ``[low, high]``."""
+    if type(value) is int and _inside(value, low, high, False, False):  # fast path
+        return value
     ok = isinstance(value, Integral) and not isinstance(value, bool)
     if ok:
         ok = _inside(int(value), low, high, False, False)
@@ -99,6 +109,18 @@ def check_values(
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{name} must be real numbers, got {value!r}") from exc
+    if arr.size:
+        # fast path (called many times a round on small arrays): min and max propagate NaN, so two reductions
+        # decide every condition below; the full check runs only to name an offending entry
+        lo, hi = float(_MIN(arr, axis=None)), float(_MAX(arr, axis=None))
+        if (
+            not math.isnan(lo)
+            and not math.isnan(hi)
+            and (allow_inf or (-math.inf < lo and hi < math.inf))
+            and (low is None or (lo > low if low_open else lo >= low))
+            and (high is None or (hi < high if high_open else hi <= high))
+        ):
+            return arr
     ok = ~np.isnan(arr)
     if not allow_inf:
         ok &= np.isfinite(arr)
@@ -113,6 +135,9 @@ def check_values(
             f"{name} must be in {interval(low, high, low_open, high_open)}, got {bad:g}"
         )
     return arr
+
+
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 
 def in_range(name: str, arr: np.ndarray, low: float, high: float) -> None:

@@ -261,7 +261,10 @@ class RunConfig(_Section):
 
 
 def _dataset_shape(name: str) -> tuple[int, int]:
-    """(features, classes) of a data set, read once from the bundled files."""
+    """(features, classes) of a data set: the bundled sets' are known (:data:`_BUNDLED_SHAPES`, so that checking a
+    config never imports scikit-learn, ~1-2 s); any other is read once from its files."""
+    if name in _BUNDLED_SHAPES:
+        return _BUNDLED_SHAPES[name]
     if name not in _DATASET_SHAPES:
         from ceas.qnn.data import SYNTHETIC_FEATURES, _raw
 
@@ -274,6 +277,14 @@ def _dataset_shape(name: str) -> tuple[int, int]:
 
 
 _DATASET_SHAPES: dict[str, tuple[int, int]] = {}
+_BUNDLED_SHAPES: dict[str, tuple[int, int]] = {
+    "breast_cancer": (30, 2),
+    "digits": (64, 10),
+    "iris": (4, 3),
+    "wine": (13, 3),
+}
+"""(features, classes) of scikit-learn's bundled data sets (``tests/qnn/test_data.py`` checks them against the
+files)."""
 
 
 # ----------------------------------------------------------------------------------------------------------------

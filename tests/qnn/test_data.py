@@ -112,3 +112,15 @@ def test_load_dataset_is_memoised_and_read_only():
             arr[0] = 0
     assert load_dataset("iris", 3, seed=6) is not a
     assert load_dataset("iris", 3, seed=5, classes=(2, 0)).n_classes == 2
+
+
+def test_config_knows_the_bundled_data_sets_shapes_without_loading_them():
+    """ceas.config checks a config against (features, classes) of the bundled sets from a table (no sklearn import at
+    validation): the table must match the files."""
+    from ceas.config import _BUNDLED_SHAPES
+    from ceas.qnn.data import _raw
+
+    assert set(_BUNDLED_SHAPES) == set(DATASETS) - {"synthetic"}
+    for name, shape in _BUNDLED_SHAPES.items():
+        x, y = _raw(name)
+        assert shape == (x.shape[1], len(set(y.tolist())))

@@ -141,6 +141,29 @@ def test_predict_accuracy_and_sign_convention():
     )
 
 
+@pytest.mark.parametrize(
+    "spec, loss, chunk_bytes",
+    [
+        (CircuitSpec(4, 4), "bce", 2**20),
+        (CircuitSpec(4, 3, reupload=True), "bce", 2**20),
+        (CircuitSpec(5, 2), "mse", 2**20),
+        (CircuitSpec(3, 2, "ring", n_classes=3), "bce", 2**20),
+        (CircuitSpec(4, 2), "bce", 1024),  # several chunks of samples
+    ],
+)
+def test_loss_and_accuracy_equals_the_two_pass_values_bit_for_bit(spec, loss, chunk_bytes):
+    """One forward pass gives the very loss of loss_and_grad and the accuracy of accuracy (0 ulp)."""
+    model = QNNModel(spec, loss=loss, simulator=QNNSimulator(spec, chunk_bytes=chunk_bytes))
+    rng = np.random.default_rng(7)
+    theta = model.init_params(rng)
+    x = rng.uniform(0, np.pi, size=(143, spec.n_qubits))
+    y = rng.integers(0, spec.n_classes, size=143)
+    loss_value, accuracy = model.loss_and_accuracy(theta, x, y)
+    two_pass, _ = model.loss_and_grad(theta[None], x[None], y[None])
+    assert loss_value == float(two_pass[0])
+    assert accuracy == model.accuracy(theta, x, y)
+
+
 def test_label_validation():
     model = QNNModel(CircuitSpec(2, 1))
     theta, x = np.zeros((1, 4)), np.zeros((1, 3, 2))

@@ -13,6 +13,7 @@ from ceas.security.verification import (
     detection_probability,
     error_probability,
     estimate_fidelity,
+    honest_test_errors,
     impostor_pass_probability,
     sample_honest_test,
     sample_impostor_test,
@@ -172,3 +173,11 @@ def test_bad_inputs_name_the_value():
         estimate_fidelity(1, 16, confidence=1.0)
     with pytest.raises(ValidationError, match="strategy must be one of"):
         sample_impostor_test((3,), 4, np.random.default_rng(0), strategy="clone")
+
+
+@pytest.mark.parametrize("w, k", [(1.0, 1), (0.9, 5), (0.5, 20), (0.0, 7), (0.97, 64)])
+def test_honest_test_errors_equals_the_records_errors_with_the_same_draws(w, k):
+    for seed in range(5):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert honest_test_errors(w, k, a) == int(np.sum(sample_honest_test(w, k, b).errors))
+        assert a.bit_generator.state == b.bit_generator.state  # the stream goes on identically

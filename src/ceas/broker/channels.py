@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -115,20 +116,29 @@ class Channels:
         """Which channels swap along more than one link, (C,) bool."""
         return self.n_hops > 1
 
+    @cached_property
+    def _hop_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every (channel, link) hop as two flat int64 arrays, channel order (the per-round sums below are then
+        one array operation instead of a Python loop over channels)."""
+        chan = np.repeat(np.arange(self.n, dtype=np.int64), self.n_hops)
+        link = np.array([h for hops in self.hops for h in hops], np.int64).reshape(-1)
+        return chan, link
+
     def link_demand(self, pairs: np.ndarray, *, multi: bool) -> np.ndarray:
         """Pairs per link, (L,) int64, for ``pairs`` (C,) end-to-end pairs per channel of the single-hop channels
         (``multi=False``) or of the multi-hop ones (``multi=True``), on every hop of each."""
         out = np.zeros(self.n_links, np.int64)
         pairs = np.asarray(pairs, np.int64)
-        for c in np.flatnonzero((self.n_hops > 1) == multi):
-            out[list(self.hops[c])] += pairs[c]
+        chan, link = self._hop_table
+        sel = (self.n_hops[chan] > 1) == multi
+        np.add.at(out, link[sel], pairs[chan[sel]])
         return out
 
     def link_any(self, flags: np.ndarray) -> np.ndarray:
         """(L,) bool: links on the path of any channel whose ``flags`` (C,) is true."""
         out = np.zeros(self.n_links, bool)
-        for c in np.flatnonzero(flags):
-            out[list(self.hops[c])] = True
+        chan, link = self._hop_table
+        out[link[np.asarray(flags, bool)[chan]]] = True
         return out
 
 
@@ -358,15 +368,35 @@ def serve(
     )
 
 
+_EMPTY: dict[int, tuple[np.ndarray, ...]] = {}
+
+
 def _empty(H: int) -> tuple[np.ndarray, ...]:
-    return np.zeros((0, 4)), np.zeros(0), np.zeros((0, H)), np.zeros((0, H, 4))
+    """(bell, time, hop time, hop bell) of a channel of H hops that received nothing (zero-size arrays, shared:
+    most channels receive nothing in a round, and nothing can be written into a zero-size array)."""
+    if H not in _EMPTY:
+        _EMPTY[H] = (np.zeros((0, 4)), np.zeros(0), np.zeros((0, H)), np.zeros((0, H, 4)))
+    return _EMPTY[H]
 
 
 def _single_hop(channels: Channels, d: Delivery) -> list[tuple[np.ndarray, ...]]:
     """Per channel (bell, time, hop time, hop bell) of a single-hop delivery (empty for every other channel)."""
-    parts = [_empty(int(h)) for h in channels.n_hops]
-    for link in np.unique(d.link):
-        sel = d.link == link
+    parts = [_empty(h) for h in channels.n_hops.tolist()]
+    links = d.link
+    if links.size and np.all(links[1:] >= links[:-1]):
+        # sorted by link (as Delivery.concatenate leaves it): each link's pairs are one slice, in the same order
+        cut = (np.flatnonzero(links[1:] != links[:-1]) + 1).tolist()
+        for lo, hi in zip([0, *cut], [*cut, links.size]):
+            bell, time = d.bell[lo:hi], d.time_s[lo:hi]
+            parts[int(channels.link_channel[links[lo]])] = (
+                bell,
+                time,
+                time[:, None],
+                bell[:, None, :],
+            )
+        return parts
+    for link in np.unique(links):
+        sel = links == link
         bell, time = d.bell[sel], d.time_s[sel]
         parts[int(channels.link_channel[link])] = (bell, time, time[:, None], bell[:, None, :])
     return parts

@@ -167,14 +167,8 @@ class Learner:
 
     def evaluate(self, theta: np.ndarray) -> dict[str, float]:
         """Noiseless, exact test accuracy and loss of the global model θ."""
-        x, y = self.data.x_test, self.data.y_test
-        loss, _ = self.model.loss_and_grad(
-            theta[None, :], x[None], y[None], noise=None, shots=None, rng=None
-        )
-        return {
-            "test_accuracy": float(self.model.accuracy(theta, x, y)),
-            "test_loss": float(loss[0]),
-        }
+        loss, accuracy = self.model.loss_and_accuracy(theta, self.data.x_test, self.data.y_test)
+        return {"test_accuracy": accuracy, "test_loss": loss}
 
     def evaluate_if_due(self, t: int, theta: np.ndarray) -> dict[str, float]:
         """:meth:`evaluate` on rounds ``training.eval_every`` divides and on the last round; NaN otherwise."""

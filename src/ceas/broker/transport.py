@@ -25,7 +25,7 @@ from ceas.broker.setup import BrokerContext, BrokerState
 from ceas.security.attacks import ChannelView
 from ceas.security.mac import KeyExhaustedError
 from ceas.security.messages import Reason, Signer
-from ceas.security.verification import estimate_fidelity, sample_honest_test
+from ceas.security.verification import estimate_fidelity, honest_test_errors
 
 INCOMPLETE, KEY_DRY = "payload incomplete", "key pool dry"
 NETWORK_MISSES = (INCOMPLETE, KEY_DRY)
@@ -113,9 +113,8 @@ def verification_tests(
     for k in plan.participants:
         wv = plan.supply.verification[k]
         if wv.size:
-            rec = sample_honest_test(float(wv.mean()), int(wv.size), rng)
             tested.append(k)
-            errors.append(int(np.sum(rec.errors)))
+            errors.append(honest_test_errors(float(wv.mean()), int(wv.size), rng))
             sizes.append(int(wv.size))
     if tested:  # one vectorised interval computation for every tested link
         est = estimate_fidelity(

@@ -8,13 +8,45 @@
 True
 """
 
-from ceas.qnn.circuit import ENTANGLERS, CircuitSpec, Entangler, register_entangler
-from ceas.qnn.losses import LOSSES
-from ceas.qnn.model import QNNModel
-from ceas.qnn.noise import NodeNoise, depolarised_qfi
-from ceas.qnn.params import QNNParams
-from ceas.qnn.shots import sample_expval
-from ceas.qnn.simulator import QNNSimulator
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the names below, imported on first use (PEP 562): `import ceas.qnn.params` and
+    # the like (what checking a config needs) then no longer import every module of the layer
+    from ceas.qnn.circuit import ENTANGLERS, CircuitSpec, Entangler, register_entangler
+    from ceas.qnn.losses import LOSSES
+    from ceas.qnn.model import QNNModel
+    from ceas.qnn.noise import NodeNoise, depolarised_qfi
+    from ceas.qnn.params import QNNParams
+    from ceas.qnn.shots import sample_expval
+    from ceas.qnn.simulator import QNNSimulator
+
+_EXPORTS = {
+    "ENTANGLERS": "ceas.qnn.circuit",
+    "CircuitSpec": "ceas.qnn.circuit",
+    "Entangler": "ceas.qnn.circuit",
+    "register_entangler": "ceas.qnn.circuit",
+    "LOSSES": "ceas.qnn.losses",
+    "QNNModel": "ceas.qnn.model",
+    "NodeNoise": "ceas.qnn.noise",
+    "depolarised_qfi": "ceas.qnn.noise",
+    "QNNParams": "ceas.qnn.params",
+    "sample_expval": "ceas.qnn.shots",
+    "QNNSimulator": "ceas.qnn.simulator",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "ENTANGLERS",

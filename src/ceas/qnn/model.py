@@ -185,6 +185,24 @@ class QNNModel:
             return (e[:, 0] >= 0).astype(np.intp)
         return np.argmax(e, axis=1).astype(np.intp)
 
+    def loss_and_accuracy(self, theta, x, y) -> tuple[float, float]:
+        """Noiseless exact mean loss and accuracy on samples ``x`` (B, n) with labels ``y`` (B,), from one
+        forward pass: the values of ``loss_and_grad(theta[None], x[None], y[None])[0][0]`` and
+        :meth:`accuracy`, bit for bit, without the backward sweep and the second forward pass."""
+        theta = real_array("theta", theta, 1)
+        x = real_array("x", x, 2)
+        sim = self.simulator
+        theta2, x3 = sim._check(theta[None], x[None])
+        labels = self._labels(y, (x.shape[0],))
+        e = sim._expval(theta2, x3)  # (1, B, O): the forward pass every path here shares
+        # loss_and_grad scales E by the (unit) noise factor before the loss; 1.0·E == E bit for bit
+        loss = self.loss.value(e, labels[None]).mean(axis=1)[0]
+        if self.spec.n_classes == 2:
+            pred = (e[0, :, 0] >= 0).astype(np.intp)
+        else:
+            pred = np.argmax(e[0], axis=1).astype(np.intp)
+        return float(loss), float(np.mean(pred == labels))
+
     def accuracy(self, theta, x, y) -> float:
         """Fraction of samples whose predicted label equals ``y`` (B,)."""
         pred = self.predict(theta, x)

@@ -8,40 +8,94 @@ Modules: :mod:`~ceas.security.mac` (Wegman–Carter tags), :mod:`~ceas.security.
 section).
 """
 
-from ceas.security.attacks import (
-    ATTACKS,
-    ChannelView,
-    CoordinatedAttack,
-    StampClaims,
-    choose_byzantine,
-    make_adversary,
-    make_attack,
-    register_attack,
-)
-from ceas.security.checks import check_attack
-from ceas.security.mac import (
-    KeyExhaustedError,
-    KeySource,
-    MacStatus,
-    OneTimeMac,
-    key_bits_needed,
-    poly1305_tag,
-    poly1305_verify,
-)
-from ceas.security.messages import Reason, Signer, Verdict, Verifier, payload_digest
-from ceas.security.pairwise import PairwiseAuthenticator
-from ceas.security.params import SecurityParams
-from ceas.security.verification import (
-    FidelityEstimate,
-    cap_claimed_fidelity,
-    detection_probability,
-    error_probability,
-    estimate_fidelity,
-    fidelity_from_errors,
-    impostor_pass_probability,
-    sample_honest_test,
-    sample_impostor_test,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # the names below are imported on first use (PEP 562): `import ceas.security.params` and the like (what checking a
+    # config needs) then no longer import every module of the layer
+    from ceas.security.attacks import (
+        ATTACKS,
+        ChannelView,
+        CoordinatedAttack,
+        StampClaims,
+        choose_byzantine,
+        make_adversary,
+        make_attack,
+        register_attack,
+    )
+    from ceas.security.checks import check_attack
+    from ceas.security.mac import (
+        KeyExhaustedError,
+        KeySource,
+        MacStatus,
+        OneTimeMac,
+        key_bits_needed,
+        poly1305_tag,
+        poly1305_verify,
+    )
+    from ceas.security.messages import Reason, Signer, Verdict, Verifier, payload_digest
+    from ceas.security.pairwise import PairwiseAuthenticator
+    from ceas.security.params import SecurityParams
+    from ceas.security.verification import (
+        FidelityEstimate,
+        cap_claimed_fidelity,
+        detection_probability,
+        error_probability,
+        estimate_fidelity,
+        fidelity_from_errors,
+        impostor_pass_probability,
+        sample_honest_test,
+        sample_impostor_test,
+    )
+
+_EXPORTS = {
+    "ATTACKS": "ceas.security.attacks",
+    "ChannelView": "ceas.security.attacks",
+    "CoordinatedAttack": "ceas.security.attacks",
+    "StampClaims": "ceas.security.attacks",
+    "choose_byzantine": "ceas.security.attacks",
+    "make_adversary": "ceas.security.attacks",
+    "make_attack": "ceas.security.attacks",
+    "register_attack": "ceas.security.attacks",
+    "check_attack": "ceas.security.checks",
+    "KeyExhaustedError": "ceas.security.mac",
+    "KeySource": "ceas.security.mac",
+    "MacStatus": "ceas.security.mac",
+    "OneTimeMac": "ceas.security.mac",
+    "key_bits_needed": "ceas.security.mac",
+    "poly1305_tag": "ceas.security.mac",
+    "poly1305_verify": "ceas.security.mac",
+    "Reason": "ceas.security.messages",
+    "Signer": "ceas.security.messages",
+    "Verdict": "ceas.security.messages",
+    "Verifier": "ceas.security.messages",
+    "payload_digest": "ceas.security.messages",
+    "PairwiseAuthenticator": "ceas.security.pairwise",
+    "SecurityParams": "ceas.security.params",
+    "FidelityEstimate": "ceas.security.verification",
+    "cap_claimed_fidelity": "ceas.security.verification",
+    "detection_probability": "ceas.security.verification",
+    "error_probability": "ceas.security.verification",
+    "estimate_fidelity": "ceas.security.verification",
+    "fidelity_from_errors": "ceas.security.verification",
+    "impostor_pass_probability": "ceas.security.verification",
+    "sample_honest_test": "ceas.security.verification",
+    "sample_impostor_test": "ceas.security.verification",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "ATTACKS",

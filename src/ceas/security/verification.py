@@ -45,6 +45,7 @@ __all__ = [
     "error_probability",
     "estimate_fidelity",
     "fidelity_from_errors",
+    "honest_test_errors",
     "impostor_pass_probability",
     "sample_honest_test",
     "sample_impostor_test",
@@ -153,6 +154,17 @@ def sample_honest_test(w: float | np.ndarray, k: int, rng: np.random.Generator) 
     flip = rng.random((*e.shape, k)) < e[..., None]
     node = (broker * _PHI_PLUS_SIGN[bases] * np.where(flip, -1, 1)).astype(np.int8)
     return TestRecord(bases, broker, node)
+
+
+def honest_test_errors(w: float, k: int, rng: np.random.Generator) -> int:
+    """The error count of ``sample_honest_test(w, k, rng).errors`` for one link, from the same draws in the same order,
+    without building the record: the node's outcome breaks the |Φ+⟩ correlation exactly when it was flipped, so the
+    errors are the flips (the bases and the broker's outcomes are still drawn, so the generator ends where
+    :func:`sample_honest_test` leaves it)."""
+    e = error_probability(w)
+    k = int(_check_pairs(k))
+    _bases_and_broker(e.shape, k, rng)
+    return int(np.count_nonzero(rng.random((*e.shape, k)) < e[..., None]))
 
 
 def sample_impostor_test(
