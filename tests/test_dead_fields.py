@@ -58,6 +58,13 @@ CONTEXT: dict[str, list[str]] = {
     "network.topology.radius_km": ["network.topology.kind=random_geometric"],
     "network.link.double_click_fidelity": ["network.link.scheme=double_click"],
     "broker.enabled": ["security.byzantine_fraction=0"],
+    # a Byzantine leader comes up in round 1 at seed 1 and stays silent: the retry is what changes
+    "consensus.agreement_attempts": [
+        "consensus.trusted_broker=false",
+        'security.attacks=["silent-agreement"]',
+        "run.seed=1",
+    ],
+    "consensus.agreement_key_pairs": ["consensus.trusted_broker=false", *STRESS],
     **{
         f"scheduling.{name}": STRESS
         for name in (
