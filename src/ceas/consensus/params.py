@@ -146,9 +146,9 @@ class ConsensusParams(BaseModel):
         le=1_000_000,
         description="[D] most fresh pairs a participant's channel is asked for per round to refill its pairwise "
         "agreement keys (swapped at the broker node, then BBM92): key pairs are served before payload pairs, so "
-        "this bounds what agreement may take from training; 64 is a quarter of the slowest default channel's "
-        "~260 pairs per 1 s round (measured: one attempt needs ~3,500 swapped pairs per node pair, so pairwise "
-        "seed keys carry agreement and this only slows their use)",
+        "this bounds what agreement may take from training; 64 is about a quarter of the median default channel's "
+        "~280 heralds per 1 s round (measured: one attempt would need ~3,500 swapped pairs per node pair, so "
+        "pairwise seed keys carry agreement and this only slows their use; docs/consensus.md)",
     )
 
     @model_validator(mode="after")
