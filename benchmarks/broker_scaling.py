@@ -7,7 +7,8 @@ One round of ``ceas.broker.round.BrokerTrainer.run_round`` is split into phases 
 * **scheduling** = ``configure.views`` (inventory and node views) + ``trainer.ctx.policy`` (the decision);
 * **network** = ``configure.execute`` (the round's τ in the network: pairs consumed, generated, delivered, key
   distilled);
-* **learning** = ``trainer.ctx.learner.local_gradients`` (participants' minibatch gradients, shots, node noise);
+* **learning** = ``trainer.ctx.learner.local_gradients`` or ``local_gradient_report`` (participants' minibatch
+  gradients, shots, node noise; the report with predicted-MSE stamps);
 * **other** = the rest of ``run_round``: QFI refresh, attacks, verification tests, stamps, MAC signing and
   verification, payload teleportation, robust aggregation, trust, accounting and the test-set evaluation
   (``trainer.ctx.learner.evaluate``, timed separately as ``evaluation``, a part of ``other``).
@@ -210,6 +211,8 @@ def instrument(trainer) -> PhaseTimer:
     owners = {"views": configure, "policy": trainer.ctx, "execute": configure}
     for name in PHASES:
         timer.wrap(owners.get(name, learner), name, name)
+    # with predicted-MSE stamps the local phase asks for the gradients with their error report
+    timer.wrap(learner, "local_gradient_report", "local_gradients")
     return timer
 
 

@@ -86,6 +86,15 @@ CONTEXT: dict[str, list[str]] = {
         f"scheduling.{name}": [*STRESS, 'consensus.stamp="paper"']
         for name in ("waste_penalty", "latency_penalty")
     },
+    # random seating puts a silent Byzantine leader first in some round: the retry is what changes
+    "consensus.agreement_attempts": [
+        "consensus.trusted_broker=false",
+        'security.attacks=["silent-agreement"]',
+        "security.byzantine_fraction=0.3",
+        'scheduling.policy="random"',
+        *STRESS,
+    ],
+    "consensus.agreement_key_pairs": ["consensus.trusted_broker=false", *STRESS],
     **{
         f"scheduling.{name}": STRESS
         for name in (

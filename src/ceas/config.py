@@ -358,8 +358,9 @@ def _ignored_by_mode(cfg: RunConfig) -> None:
     for name in cfg.security.attacks:
         if getattr(ATTACKS[name], "surface", None) == "equivocation":
             _refuse("security.attacks", name, "broker.enabled = true",
-                    "attacks on the surfaces the broker runs (equivocation needs agreement without a trusted "
-                    "broker, which runs do not have yet)")  # fmt: skip
+                    "attacks on the surfaces the broker runs (equivocation needs every reply sent to every "
+                    "participant; replies reach the broker node even without a trusted broker)")  # fmt: skip
+    _agreement_mode(cfg, default, ATTACKS)
     if cfg.security.byzantine_fraction == 0:
         for path, value, dflt in _changed(cfg.security, default.security, "security."):
             if path.startswith("security.attack") and not (
@@ -368,6 +369,29 @@ def _ignored_by_mode(cfg: RunConfig) -> None:
                 _refuse(path, value, "security.byzantine_fraction = 0",
                         ("[]" if path == "security.attacks" else f"{dflt!r}, the default")
                         + " (no node is Byzantine, so no attack runs)")  # fmt: skip
+
+
+def _agreement_mode(cfg: RunConfig, default: RunConfig, attacks: Any) -> None:
+    """Settings of agreement without a trusted broker (``consensus.trusted_broker = false``) and their bound."""
+    con = cfg.consensus
+    agreement_attacks = [
+        n for n in cfg.security.attacks if getattr(attacks[n], "surface", None) == "agreement"
+    ]
+    if con.trusted_broker:
+        for name in ("agreement_attempts", "agreement_key_pairs"):
+            value, dflt = getattr(con, name), getattr(default.consensus, name)
+            if value != dflt:
+                _refuse(f"consensus.{name}", value, "consensus.trusted_broker = true",
+                        f"{dflt!r}, the default (only agreement without a trusted broker reads it; set "
+                        "consensus.trusted_broker = false)")  # fmt: skip
+        for name in agreement_attacks:
+            _refuse("security.attacks", name, "consensus.trusted_broker = true",
+                    "attacks on the surfaces the broker runs (agreement attacks need "
+                    "consensus.trusted_broker = false)")  # fmt: skip
+    elif cfg.security.byzantine_fraction >= 1 / 3:
+        _refuse("security.byzantine_fraction", cfg.security.byzantine_fraction,
+                "consensus.trusted_broker = false",
+                "[0, 1/3) (agreement needs n > 3f among the round's agreeing nodes)")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------------

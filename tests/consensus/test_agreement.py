@@ -277,3 +277,47 @@ def test_model_digest():
     assert model_digest(a) != model_digest(np.where(a == 1.0, np.nextafter(1.0, 2.0), a))
     assert model_digest(a) != model_digest(a.reshape(7, 1))
     assert model_digest(np.arange(3)) == model_digest(np.arange(3.0))
+
+
+# -- the behaviours the broker's agreement attacks run -----------------------------------------------------------
+def _valid(d):
+    return lambda node, digest: digest == d
+
+
+def test_wrong_digest_leader_is_detected_by_everyone_and_the_next_leader_succeeds():
+    from ceas.consensus.agreement import WrongDigest
+
+    dba = protocol(10, 3)
+    res = dba.agree(
+        0, GOOD, byzantine={0, 4, 7}, behaviour=WrongDigest(EVIL), validate=_valid(GOOD)
+    )
+    first = res.attempts[0]
+    assert first.leader == 0 and first.digest is None
+    assert first.detected == first.leader_evidence == frozenset(set(range(10)) - {0, 4, 7})
+    assert res.digest == GOOD and res.leader == 1 and len(res.attempts) == 2
+
+
+def test_conflicting_votes_are_rejected_as_equivocation_and_cannot_split_honest_nodes():
+    from ceas.consensus.agreement import ConflictingVotes
+
+    dba = protocol(10, 3)
+    out = dba.broadcast(1, 0, GOOD, byzantine={2, 5, 9}, behaviour=ConflictingVotes(EVIL),
+                        validate=_valid(GOOD))  # fmt: skip
+    assert out.digest == GOOD and out.consistent
+    assert out.rejected["sender equivocated"] > 0
+    # a Byzantine leader proposing each value to half: nothing valid for half -> no quorum, all detect
+    bad = dba.broadcast(0, 0, GOOD, byzantine={0, 5, 9}, behaviour=ConflictingVotes(EVIL),
+                        validate=_valid(GOOD))  # fmt: skip
+    assert bad.consistent
+    assert bad.digest in (None, GOOD)
+
+
+def test_make_behaviour_names_and_errors():
+    from ceas.consensus.agreement import BEHAVIOURS, Silent, make_behaviour
+
+    assert set(BEHAVIOURS) == {"silent", "equivocating-leader", "conflicting-votes", "wrong-digest"}
+    assert isinstance(make_behaviour("silent", EVIL), Silent)
+    with pytest.raises(ValidationError, match="allowed: conflicting-votes, equivocating-leader"):
+        make_behaviour("loud", EVIL)
+    with pytest.raises(ValidationError, match="32 bytes"):
+        make_behaviour("wrong-digest", b"short")

@@ -17,14 +17,16 @@ channel k; pairs, supply and key pools are per channel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ceas.broker.channels import serve
 from ceas.broker.setup import TAG_BITS, BrokerContext, BrokerState
 from ceas.network.qkd import bbm92
-from ceas.scheduling.views import Decision, InventoryView, NodeView
+from ceas.scheduling.views import PURPOSES, Decision, InventoryView, NodeView
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class PairSupply:
         in the channels' key pools).
     swap : SwapCounts
         Multi-hop channels' swaps.
+    agreement : mapping channel -> (bell (n, 4), time_s (n,))
+        Key pairs set aside for agreement keys (only with ``consensus.trusted_broker = false``): not measured into
+        the channel's pool but swapped at the broker node with another participant's (:mod:`ceas.broker.agree`);
+        counted in ``key_pairs``.
     """
 
     payload: tuple[np.ndarray, ...]
@@ -75,6 +81,7 @@ class PairSupply:
     key_pairs: int
     key_bits: int
     swap: SwapCounts = SwapCounts()
+    agreement: Mapping[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,7 +124,10 @@ def configure(
     """Phase 1 of round ``t``: views, the policy's decision, the network's execution of it (module docstring)."""
     inventory, nodes = views(ctx, state, t)
     decision = ctx.policy(inventory, nodes, rng)
-    supply = execute(ctx, state, decision, ctx.cfg.scheduling.round_s, rng)
+    aside = None
+    if not ctx.cfg.consensus.trusted_broker:
+        decision, aside = _with_agreement_key(ctx, state, decision)
+    supply = execute(ctx, state, decision, ctx.cfg.scheduling.round_s, rng, aside=aside)
     participants = np.sort(decision.participants)
     werner = tuple(supply.payload[k] for k in participants)
     if ctx.copies:
@@ -134,6 +144,21 @@ def configure(
         visibility=visibility,
         complete=complete,
     )
+
+
+def _with_agreement_key(
+    ctx: BrokerContext, state: BrokerState, decision: Decision
+) -> tuple[Decision, np.ndarray]:
+    """The decision with the agreement's fresh key pairs added to its participants' channels, and those counts (C,)
+    (:func:`ceas.broker.agree.agreement_key_demand`; served with the policy's key requests, before payloads)."""
+    from ceas.broker.agree import agreement_key_demand
+
+    extra = agreement_key_demand(ctx, state, np.sort(decision.participants))
+    if not extra.any():
+        return decision, extra
+    requests = decision.requests.copy()
+    requests[: extra.size, PURPOSES.index("key")] += extra
+    return dataclasses.replace(decision, requests=requests), extra
 
 
 def views(ctx: BrokerContext, state: BrokerState, t: int) -> tuple[InventoryView, NodeView]:
@@ -183,9 +208,11 @@ def execute(
     decision: Decision,
     round_s: float,
     rng: np.random.Generator,
+    aside: np.ndarray | None = None,
 ) -> PairSupply:
     """Run the network for one round of ``round_s`` seconds under ``decision``; draws key sifting (and, on
-    multi-hop channels, swap outcomes) from ``rng``."""
+    multi-hop channels, swap outcomes) from ``rng``. ``aside`` (C,): of each channel's fresh key pairs, those
+    beyond the rest of its request (up to ``aside[c]``) are set aside for agreement keys, not measured."""
     net, ch = state.network, ctx.channels
     got: dict[str, list[list[np.ndarray]]] = {
         p: [[] for _ in range(ch.n)] for p in ("payload", "verification")
@@ -219,8 +246,20 @@ def execute(
             if d.time_s[c].size:
                 got[purpose][c].append(d.werner(c))
     key = stream.delivered["key"]
+    agreement: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for c in range(ch.n):
-        if key.time_s[c].size:
+        if aside is not None and aside[c] and key.time_s[c].size:
+            own = max(int(decision.requests[c, PURPOSES.index("key")] - aside[c]), 0)
+            if key.time_s[c].size > own:
+                agreement[c] = (key.bell[c][own:], key.time_s[c][own:])
+                key_pairs += int(key.time_s[c].size - own) * int(ch.n_hops[c])
+            if own == 0:
+                continue
+            y = bbm92(key.bell[c][:own], rng)
+            state.key_pools[c].deposit(y.secret_bits)
+            key_bits += y.secret_bits
+            key_pairs += int(y.pairs) * int(ch.n_hops[c])
+        elif key.time_s[c].size:
             y = bbm92(key.bell[c], rng)
             state.key_pools[c].deposit(y.secret_bits)
             key_bits += y.secret_bits
@@ -240,6 +279,7 @@ def execute(
             swap_failures=stream.swap_failures,
             unmatched=stream.unmatched,
         ),
+        agreement=agreement,
     )
 
 

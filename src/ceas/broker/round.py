@@ -6,6 +6,8 @@
 3. :func:`~ceas.broker.transport.transport` -- verification tests, MAC-tagged replies, channel injections, quantum
    payloads teleported and measured.
 4. :func:`~ceas.broker.aggregate.aggregate` -- stamp verification, robust fidelity-weighted aggregation, trust.
+   Without a trusted broker (``consensus.trusted_broker = false``) :func:`~ceas.broker.agree.agree` follows: the
+   participants agree on θ^(t+1)'s digest, and a round they cannot agree on is recorded and not applied.
 5. :func:`~ceas.broker.account.account` -- the round's metrics and the run's Bell-pair accounting.
 
 Every random draw of round t comes from ``stream(seed, "round", t)`` (the adversary's from ``("adversary", t)``, so
@@ -21,6 +23,7 @@ import numpy as np
 
 from ceas.broker.account import account
 from ceas.broker.aggregate import aggregate
+from ceas.broker.agree import agree
 from ceas.broker.configure import configure
 from ceas.broker.learning import RoundResult
 from ceas.broker.local import local_updates
@@ -76,7 +79,14 @@ class BrokerTrainer:
         replies = local_updates(ctx, state, plan, theta, rng, adversary_rng)
         delivered = transport(ctx, state, plan, replies, rng, adversary_rng)
         agg = aggregate(ctx, state, plan, replies, delivered)
-        new_theta = theta if agg.update is None else optimizer.update(theta, agg.update)
+        agreed = None
+        if ctx.cfg.consensus.trusted_broker:
+            new_theta = theta if agg.update is None else optimizer.update(theta, agg.update)
+        else:
+            agreed = agree(ctx, state, plan, replies, agg, theta, optimizer)
+            new_theta = agreed.theta
         row = account(ctx, state, plan, replies, delivered, agg, theta)
+        if agreed is not None:
+            row.update(agreed.metrics)
         row.update(ctx.learner.evaluate_if_due(t, new_theta))
         return RoundResult(theta=new_theta, metrics=row)

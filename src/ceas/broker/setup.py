@@ -170,6 +170,9 @@ class BrokerState:
         default_factory=list
     )  # wire messages seen (a replaying adversary's source)
     totals: dict[str, float] = field(default_factory=dict)  # run-long counters, keys TOTALS
+    agreement: Any = (
+        None  # pairwise key pools and MACs of agreement (consensus.trusted_broker = false)
+    )
 
 
 def initial_state(ctx: BrokerContext) -> BrokerState:

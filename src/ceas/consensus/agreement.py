@@ -44,16 +44,20 @@ from ceas._validate import check_int
 from ceas.errors import ValidationError
 
 __all__ = [
+    "BEHAVIOURS",
     "DIGEST_SIZE",
     "AdversaryView",
     "AgreementMessage",
     "AgreementResult",
     "BroadcastOutcome",
     "ByzantineBehaviour",
+    "ConflictingVotes",
     "DigestAgreement",
     "EquivocatingLeader",
     "Kind",
     "Silent",
+    "WrongDigest",
+    "make_behaviour",
     "model_digest",
 ]
 
@@ -205,6 +209,87 @@ class EquivocatingLeader:
             for s in senders
             for i, d in told.items()
         ]
+
+
+@dataclass(frozen=True)
+class WrongDigest:
+    """A Byzantine aggregator: a Byzantine leader proposes ``alternative`` (the digest of a model other than the one
+    the round's accepted replies give) to every node, and every Byzantine node echoes and readies it to all.
+
+    With a validity check honest nodes never echo it, so it cannot gather an echo quorum: the attempt fails, every
+    honest node detects it and holds evidence against the leader, and the next leader is tried.
+    """
+
+    alternative: bytes
+
+    def act(self, view: AdversaryView) -> Iterable[AgreementMessage]:
+        if view.step == 0:
+            senders, kind = ([view.leader] if view.leader in view.byzantine else []), Kind.PROPOSE
+        elif view.step in (1, 2):
+            senders, kind = sorted(view.byzantine), (Kind.ECHO if view.step == 1 else Kind.READY)
+        else:
+            return ()
+        return [
+            AgreementMessage(kind, view.round, view.attempt, s, r, self.alternative)
+            for s in senders
+            for r in range(view.n_nodes)
+        ]
+
+
+@dataclass(frozen=True)
+class ConflictingVotes:
+    """Byzantine followers send conflicting echoes and readies: to every receiver both ``honest_digest`` and
+    ``alternative`` (in an order that alternates between receivers), in the echo and both ready steps, so that
+    receivers see different first votes from the same sender. A Byzantine leader proposes each value to half.
+
+    An honest node counts at most one vote per sender and kind (a second, different one is rejected as
+    "sender equivocated"), so the f Byzantine votes can neither complete a quorum for ``alternative`` nor split the
+    honest nodes' quorums for the honest digest.
+    """
+
+    alternative: bytes
+
+    def act(self, view: AdversaryView) -> Iterable[AgreementMessage]:
+        pair = (view.honest_digest, self.alternative)
+        out = []
+        if view.step == 0 and view.leader in view.byzantine:
+            for r in range(view.n_nodes):
+                out.append(
+                    AgreementMessage(
+                        Kind.PROPOSE, view.round, view.attempt, view.leader, r, pair[r % 2]
+                    )
+                )
+            return out
+        if view.step not in (1, 2, 3):
+            return out
+        kind = Kind.ECHO if view.step == 1 else Kind.READY
+        for s in sorted(view.byzantine):
+            for r in range(view.n_nodes):
+                first = (r + s) % 2
+                for d in (pair[first], pair[1 - first]):
+                    out.append(AgreementMessage(kind, view.round, view.attempt, s, r, d))
+        return out
+
+
+BEHAVIOURS: dict[str, Callable[[bytes], ByzantineBehaviour]] = {
+    "silent": lambda alternative: Silent(),
+    "equivocating-leader": lambda alternative: EquivocatingLeader(alternative),
+    "conflicting-votes": ConflictingVotes,
+    "wrong-digest": WrongDigest,
+}
+"""Byzantine behaviours in agreement by name (the agreement attacks of ``ceas.security``), built from the digest
+of the model the adversary would like applied instead."""
+
+
+def make_behaviour(name: str, alternative: bytes) -> ByzantineBehaviour:
+    """The behaviour registered as ``name`` in :data:`BEHAVIOURS`, pushing ``alternative`` (32 bytes)."""
+    if name not in BEHAVIOURS:
+        raise ValidationError(
+            f"agreement behaviour: {name!r} is not allowed; allowed: {', '.join(sorted(BEHAVIOURS))}"
+        )
+    if not isinstance(alternative, bytes) or len(alternative) != DIGEST_SIZE:
+        raise ValidationError(f"alternative must be {DIGEST_SIZE} bytes, got {alternative!r:.40}")
+    return BEHAVIOURS[name](alternative)
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,31 @@ class ConsensusParams(BaseModel):
         description="[D] new nodes start trusted; selection in round 1 then follows phi",
     )
 
+    trusted_broker: bool = Field(
+        True,
+        description="SPEC §6 defence 5: true = the broker aggregates and applies the step (the paper's setting); "
+        "false = the round's participants check the aggregate and agree on the new model's digest by detectable "
+        "Byzantine agreement over pairwise links swapped at the broker node, paid from pairwise key pools; a round "
+        "that cannot agree is not applied (docs/consensus.md)",
+    )
+    agreement_attempts: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="[D] leaders tried per round before the round is recorded as not agreed: f + 1 = 4 leaders "
+        "always include an honest one among m = 10 agreeing nodes with f = 3, the most n > 3f allows",
+    )
+    agreement_key_pairs: int = Field(
+        64,
+        ge=0,
+        le=1_000_000,
+        description="[D] most fresh pairs a participant's channel is asked for per round to refill its pairwise "
+        "agreement keys (swapped at the broker node, then BBM92): key pairs are served before payload pairs, so "
+        "this bounds what agreement may take from training; 64 is about a quarter of the median default channel's "
+        "~280 heralds per 1 s round (measured: one attempt would need ~3,500 swapped pairs per node pair, so "
+        "pairwise seed keys carry agreement and this only slows their use; docs/consensus.md)",
+    )
+
     @model_validator(mode="after")
     def _rule_params(self) -> ConsensusParams:
         from ceas.consensus.aggregators import AGGREGATORS

@@ -83,8 +83,16 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Surface = Literal["gradient", "equivocation", "data", "stamp", "message", "demand"]
-SURFACES: tuple[str, ...] = ("gradient", "equivocation", "data", "stamp", "message", "demand")
+Surface = Literal["gradient", "equivocation", "data", "stamp", "message", "demand", "agreement"]
+SURFACES: tuple[str, ...] = (
+    "gradient",
+    "equivocation",
+    "data",
+    "stamp",
+    "message",
+    "demand",
+    "agreement",  # ceas.security.agreement_attacks: runs with consensus.trusted_broker = false
+)
 Aggregator = Callable[[np.ndarray], np.ndarray]
 """A robust rule as the adaptive attack sees it: updates (n, d) -> aggregate (d,)."""
 
@@ -958,3 +966,9 @@ def choose_byzantine(n_nodes: int, fraction: float, rng: np.random.Generator) ->
         raise ValidationError(f"byzantine fraction must be in [0, 0.5), got {fraction!r}")
     f = int(np.floor(fraction * n_nodes + 1e-9))
     return np.sort(rng.choice(n_nodes, size=f, replace=False)).astype(np.int64)
+
+
+# registers the agreement attacks (their module imports register_attack from here)
+from ceas.security import agreement_attacks as _agreement_attacks
+
+del _agreement_attacks

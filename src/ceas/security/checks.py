@@ -135,6 +135,11 @@ def check_attack(attack: object, *, seed: int = 0) -> None:
             )
         return
 
+    if surface == "agreement":
+        if not isinstance(getattr(attack, "behaviour", None), str):
+            raise _fail(name, "is an agreement attack but has no string 'behaviour'")
+        return
+
     requested = np.array([3, 0, 5])
     out = _check_array(name, attack.demand(requested.copy()), requested.shape, "(f,)")
     if np.any(out < 0):
