@@ -38,6 +38,8 @@ until their pool holds the reserve (``background_key``). The reduced MDP has non
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from ceas._lazy import lazy_import
@@ -137,21 +139,28 @@ class CeasPolicy:
     def __call__(
         self, inventory: InventoryView, nodes: NodeView, rng: np.random.Generator
     ) -> Decision:
+        fr = frame(inventory, nodes, self.params.round_s)
+        groups = np.minimum(fr.pair_node, nodes.n_nodes - 1)
+        nv = self._node_values(fr, inventory, nodes, groups)
+        pv = self._pair_values(fr, inventory, nodes, groups, nv)
+        plan = self._plans(fr, inventory, nodes, groups, nv, pv)
+        part = self._select(plan.score, nodes, rng)
+        return self._decide(fr, inventory, nodes, groups, nv, pv, plan, part)
+
+    def _node_values(
+        self, fr, inventory: InventoryView, nodes: NodeView, groups
+    ) -> SimpleNamespace:
+        """Node values: utility per unit v², latency cost per fresh pair, key price per bit, pick chance."""
         p = self.params
-        m, tau, gamma = p.participants, p.round_s, p.discount
-        lam_w, lam_l = p.waste_penalty, p.latency_penalty
-        fr = frame(inventory, nodes, tau)
+        m, tau = p.participants, p.round_s
         n = nodes.n_nodes
-        groups = np.minimum(fr.pair_node, n - 1)
         mine = fr.usable
         d_pay = nodes.payload_pairs.astype(float)
         d_ver = nodes.verification_pairs
-
-        # ---- node values: utility per unit v^2, latency cost per fresh pair, key price per bit
         scale = utility_scale(nodes.trust, nodes.phi, nodes.phi_visibility, np.sqrt(fr.v0sq), m)
         u = nodes.trust * nodes.phi / nodes.phi_visibility**2 / scale
         c_fresh = np.where(
-            fr.rate > 0, lam_l / (m * tau * np.where(fr.rate > 0, fr.rate, 1.0)), np.inf
+            fr.rate > 0, p.latency_penalty / (m * tau * np.where(fr.rate > 0, fr.rate, 1.0)), np.inf
         )
         # the pool is short while below the reserve (capped by what the pool can hold)
         primary_cap = np.where(
@@ -173,8 +182,19 @@ class CeasPolicy:
         survivors = np.bincount(groups[mine & ~fr.expiring], minlength=n)[:n]
         has_stock = 1.0 - np.exp(-(fr.rate * tau + survivors))
         pick = _pick_probability(potential, fresh_score, has_stock, m)
+        return SimpleNamespace(
+            u=u, c_fresh=c_fresh, target=target, price=price, kappa_node=kappa_node, pick=pick
+        )
 
-        # ---- per-pair alternative value: convert now, keep for the next round, or lose it
+    def _pair_values(
+        self, fr, inventory: InventoryView, nodes: NodeView, groups, nv: SimpleNamespace
+    ) -> SimpleNamespace:
+        """Per stored pair, its value outside a payload: convert now, keep for the next round, or lose it."""
+        p = self.params
+        tau, gamma, lam_w = p.round_s, p.discount, p.waste_penalty
+        mine = fr.usable
+        d_pay = nodes.payload_pairs.astype(float)
+        u, c_fresh = nv.u, nv.c_fresh
         link = inventory.pair_link
         room = fr.room[link] > _EPS
         y = fr.pair_bits
@@ -183,14 +203,14 @@ class CeasPolicy:
         # would expire still saves it from being wasted.
         on_primary = mine & (link == fr.primary[groups])
         shortage = np.where(
-            on_primary & (kappa_node[groups] > 0), target[groups] - fr.pool[groups], 0.0
+            on_primary & (nv.kappa_node[groups] > 0), nv.target[groups] - fr.pool[groups], 0.0
         )
         shortage_link = np.zeros(inventory.n_links)
         shortage_link[link[on_primary]] = shortage[on_primary]
         needed = take_until(
             link, fr.pair_v2 - 2.0 * fr.expiring, y, on_primary & (y > 0), shortage_link - _EPS
         )
-        kappa = np.where(needed, kappa_node[groups], 0.0)
+        kappa = np.where(needed, nv.kappa_node[groups], 0.0)
         conv_now = np.where((y > 0) & room, kappa * y, -lam_w)
         f_next = fidelity_at_age(inventory.pair_fidelity, tau, inventory.t_coh_s[link])
         v2_next = werner_from_fidelity(f_next) ** 2
@@ -200,17 +220,42 @@ class CeasPolicy:
         fresh_value = u * _safe_div(fr.v0sq, d_pay) - c_fresh
         surplus_next = u[groups] * _safe_div(v2_next, d_pay[groups]) - fresh_value[groups]
         conv_next = np.where((y_next > 0) & room, kappa * y_next, -lam_w)
-        q = pick[groups]
+        q = nv.pick[groups]
         keep_value = q * np.maximum(surplus_next, conv_next) + (1.0 - q) * conv_next
         keep = np.where(fr.expiring | ~mine, -np.inf, gamma * keep_value)
-        alt = np.maximum(conv_now, keep)
         # what a node's participation costs in stored pairs: their value to anything but its own later payload
         # (using its pair now rather than next round only brings the same use forward, at a better fidelity)
         alt_other = np.maximum(conv_now, np.where(fr.expiring | ~mine, -np.inf, gamma * conv_next))
+        return SimpleNamespace(
+            y=y,
+            on_primary=on_primary,
+            kappa=kappa,
+            conv_now=conv_now,
+            keep=keep,
+            alt=np.maximum(conv_now, keep),
+            alt_other=alt_other,
+            fresh_value=fresh_value,
+        )
 
-        # ---- each eligible node's plan as if it took part
+    def _plans(
+        self,
+        fr,
+        inventory: InventoryView,
+        nodes: NodeView,
+        groups,
+        nv: SimpleNamespace,
+        pv: SimpleNamespace,
+    ) -> SimpleNamespace:
+        """Each eligible node's plan as if it took part, and its score (expected utility less its costs)."""
+        p = self.params
+        tau = p.round_s
+        n = nodes.n_nodes
+        mine = fr.usable
+        d_pay = nodes.payload_pairs.astype(float)
+        d_ver = nodes.verification_pairs
+        u, c_fresh, y, alt = nv.u, nv.c_fresh, pv.y, pv.alt
         ok = eligible_nodes(fr, nodes)
-        gain = u[groups] * _safe_div(fr.pair_v2, d_pay[groups]) - fresh_value[groups] - alt
+        gain = u[groups] * _safe_div(fr.pair_v2, d_pay[groups]) - pv.fresh_value[groups] - alt
         cand = mine & ok[groups]
         # a stored pair saves one fresh pair's latency whatever it serves, but only a payload pays for its lost
         # fidelity: verification (whose outcome does not depend on which pair) takes the oldest pairs cheaper than a
@@ -221,7 +266,9 @@ class CeasPolicy:
         n_ver = np.bincount(groups[ver], minlength=n)[:n]
         fresh_pay = np.maximum(nodes.payload_pairs - n_pay, 0)
         fresh_ver = np.maximum(d_ver - n_ver, 0)
-        convert = self._conversions(fr, inventory, ~(pay | ver) & mine, y, kappa, conv_now, keep)
+        convert = self._conversions(
+            fr, inventory, ~(pay | ver) & mine, y, pv.kappa, pv.conv_now, pv.keep
+        )
         conv_bits = np.bincount(groups[convert], weights=y[convert], minlength=n)[:n]
         deficit = np.maximum(nodes.tag_bits - fr.pool - conv_bits, 0.0)
         per_bit = _safe_div(alt, y, np.inf)
@@ -230,7 +277,7 @@ class CeasPolicy:
             groups,
             per_bit,
             y,
-            cand & on_primary & ~(pay | ver | convert) & (y > 0) & cheap,
+            cand & pv.on_primary & ~(pay | ver | convert) & (y > 0) & cheap,
             deficit,
         )
         got = np.bincount(groups[key_stock], weights=y[key_stock], minlength=n)[:n]
@@ -246,13 +293,13 @@ class CeasPolicy:
             d_pay > 0, harmonic_mean_v2(inv_v2, n_pay + fresh_pay), nodes.phi_visibility**2
         )
         used = pay | ver | key_stock
-        lost = np.bincount(groups[used], weights=alt_other[used], minlength=n)[:n]
+        lost = np.bincount(groups[used], weights=pv.alt_other[used], minlength=n)[:n]
         latency = np.where(fresh_total > 0, c_fresh * fresh_total, 0.0)
         # tags paid from the pool cost the bits that must be replaced before the node can pay its next tags
         before = fr.pool + conv_bits
         from_pool = np.minimum(nodes.tag_bits, before)
         below = np.clip(nodes.tag_bits - (before - from_pool), 0.0, from_pool)
-        key_cost = price * np.where(below > _EPS, below, 0.0)
+        key_cost = nv.price * np.where(below > _EPS, below, 0.0)
         # a reply only counts if its tag key and payload arrive within the round (the broker serves key first): the
         # utility is expected, and a payload cut short wastes the pairs it did get
         p_done = (
@@ -260,10 +307,23 @@ class CeasPolicy:
             if p.round_deadline
             else np.ones(n)
         )
-        waste = lam_w * (1.0 - p_done) * np.minimum(fresh_pay, fr.rate * tau)
+        waste = p.waste_penalty * (1.0 - p_done) * np.minimum(fresh_pay, fr.rate * tau)
         score = np.where(ok, p_done * u * v2 - lost - latency - key_cost - waste, -np.inf)
+        return SimpleNamespace(
+            pay=pay,
+            ver=ver,
+            key_stock=key_stock,
+            fresh_pay=fresh_pay,
+            fresh_ver=fresh_ver,
+            fresh_key=fresh_key,
+            score=score,
+        )
+
+    def _select(self, score: np.ndarray, nodes: NodeView, rng: np.random.Generator) -> np.ndarray:
+        """The participant mask: m nodes by score (sampled, or the top m)."""
+        m, n = self.params.participants, nodes.n_nodes
         part = np.zeros(n, dtype=bool)
-        if p.selection == "sample":
+        if self.params.selection == "sample":
             # m nodes drawn without replacement with probability proportional to their (positive) score: the
             # Gumbel-top-k form of Plackett-Luce sampling. A node worth twice another is twice as likely to be drawn,
             # not certain to be: participation spreads over the nodes worth having (data coverage), and a node that
@@ -281,14 +341,30 @@ class CeasPolicy:
         else:
             ranked = np.lexsort((np.arange(n), -score))[:m]
             part[ranked[score[ranked] > 0]] = True
+        return part
 
-        # ---- final assignment: participants keep their plan, everyone else's pairs may only be converted
+    def _decide(
+        self,
+        fr,
+        inventory: InventoryView,
+        nodes: NodeView,
+        groups,
+        nv: SimpleNamespace,
+        pv: SimpleNamespace,
+        plan: SimpleNamespace,
+        part: np.ndarray,
+    ) -> Decision:
+        """Participants keep their plan, everyone else's pairs may only be converted; generation and background key."""
+        p = self.params
+        tau, n = p.round_s, nodes.n_nodes
+        mine = fr.usable
+        y = pv.y
         keep_plan = mine & part[groups]
-        pay &= keep_plan
-        ver &= keep_plan
-        key_stock &= keep_plan
+        pay = plan.pay & keep_plan
+        ver = plan.ver & keep_plan
+        key_stock = plan.key_stock & keep_plan
         convert = self._conversions(
-            fr, inventory, ~(pay | ver | key_stock) & mine, y, kappa, conv_now, keep
+            fr, inventory, ~(pay | ver | key_stock) & mine, y, pv.kappa, pv.conv_now, pv.keep
         )
         if p.generation_control:
             link_node = np.minimum(inventory.link_node, n - 1)
@@ -296,12 +372,12 @@ class CeasPolicy:
             # generate where a stored pair is likely used before its cutoff (saving a fresh pair's latency) more
             # than it is likely wasted, or where the pool needs key
             lifetime = np.floor(inventory.cutoff_s / tau + 1e-12) + 1.0
-            q_life = 1.0 - (1.0 - pick[link_node]) ** lifetime
-            useful = q_life * c_fresh[link_node] > (1.0 - q_life) * lam_w
+            q_life = 1.0 - (1.0 - nv.pick[link_node]) ** lifetime
+            useful = q_life * nv.c_fresh[link_node] > (1.0 - q_life) * p.waste_penalty
             # A pair made now that cannot live until the next decision (cutoff < tau) can only serve this round's
             # requests, which the broker serves from fresh pairs anyway: generate only on request there.
             survives = inventory.cutoff_s >= tau
-            generate = valid & survives & (useful | (kappa_node[link_node] > 0))
+            generate = valid & survives & (useful | (nv.kappa_node[link_node] > 0))
         else:
             generate = np.ones(inventory.n_links, dtype=bool)
         background = None
@@ -309,10 +385,10 @@ class CeasPolicy:
             # idle links top their pool up to the reserve with pairs measured as heralded (none can wait in memory
             # until the next decision), so a node is not priced out of a later round by its tag
             conv_idle = np.bincount(groups[convert], weights=y[convert], minlength=n)[:n]
-            short_bits = np.where(part | ~fr.has_link, 0.0, target - fr.pool - conv_idle)
+            short_bits = np.where(part | ~fr.has_link, 0.0, nv.target - fr.pool - conv_idle)
             background = fresh_for_bits(np.maximum(short_bits, 0.0), fr.fresh_bits)
         masks = {"payload": pay, "verification": ver, "key": key_stock, "convert": convert}
-        fresh = {"payload": fresh_pay, "verification": fresh_ver, "key": fresh_key}
+        fresh = {"payload": plan.fresh_pay, "verification": plan.fresh_ver, "key": plan.fresh_key}
         return build_decision(inventory, nodes, fr, part, masks, fresh, generate, background)
 
     def _conversions(
