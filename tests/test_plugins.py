@@ -181,12 +181,13 @@ def test_each_kind_of_plugin_runs_through_the_cli(plugin_module, capsys):
     cfg = load_config(str(out_dir / "p" / "config.toml"))
     trainer = BrokerTrainer(cfg)
     trainer.start()
-    assert trainer.aggregation.rule.shrink == 0.5
-    assert trainer.adversary.attacks[0].value == 0.25 and trainer.policy.shift == 2
+    ctx = trainer.ctx
+    assert ctx.aggregation.rule.shrink == 0.5
+    assert ctx.adversary.attacks[0].value == 0.25 and ctx.policy.shift == 2
     assert np.allclose(
         [d["length_km"] for *_, d in trainer.state.network.graph.edges(data=True)], 12.5
     )
-    assert trainer.spec.entangler == "reverse-ring"
+    assert ctx.learner.spec.entangler == "reverse-ring"
 
 
 def test_a_partition_scheme_plugin_registers_and_validates(plugin_module, capsys):
