@@ -25,7 +25,10 @@ import numpy as np
 
 from ceas.config import load_config
 from ceas.experiment.reproduce import run_many
-from ceas.security.params import ATTACK_NAMES
+from ceas.security.attacks import ATTACKS
+
+# every registered attack a broker run can use (equivocation needs agreement without a trusted broker)
+ATTACK_NAMES = tuple(n for n in ATTACKS.names() if ATTACKS[n].surface != "equivocation")
 
 DEFENCES = {
     "FedAvg": [
@@ -102,6 +105,11 @@ def main() -> None:
         acc = float(np.nanmean([r["test_accuracy"] for r in res["metrics"][-5:]]))
         cells.setdefault(attack, {}).setdefault(defence, []).append(acc)
     table = {a: {d: float(np.mean(v)) for d, v in row.items()} for a, row in cells.items()}
+    # paired by seed against the same defence without attack: the worst seed beside every mean
+    worst = {
+        a: {d: float(np.min(np.array(v) - np.array(cells["none"][d]))) for d, v in row.items()}
+        for a, row in cells.items()
+    }
     out = {
         "machine": platform.platform(),
         "config": "quick preset + broker.enabled, 50 nodes, 10 Byzantine (20 %), 30 rounds",
@@ -110,6 +118,8 @@ def main() -> None:
         "overrides": args.overrides,
         "wall_seconds": round(wall, 1),
         "accuracy": table,
+        "worst_seed_change": worst,
+        "per_seed": cells,
     }
     name = f"attack_matrix_{args.payload}{'_subset' if subset else ''}.json"
     path = Path(__file__).parent / "results" / name
@@ -122,7 +132,12 @@ def main() -> None:
         for d in defences:
             drop = 100 * (base[d] - row[d])
             cells_txt.append(
-                f"{100 * row[d]:.1f}" + ("" if attack == "none" else f" ({-drop:+.1f})")
+                f"{100 * row[d]:.1f}"
+                + (
+                    ""
+                    if attack == "none"
+                    else f" ({-drop:+.1f}; worst {100 * worst[attack][d]:+.1f})"
+                )
             )
         lines.append(f"| {attack} | " + " | ".join(cells_txt) + " |")
     print("\n".join(lines))

@@ -42,3 +42,24 @@ def test_extending_policy_example_passes_check_policy():
         check_policy(namespace["FewestPairs"](SchedulingParams()))
     finally:
         POLICIES.pop("fewest-pairs", None)
+
+
+def test_extending_attack_example_passes_check_attack_and_runs_from_a_config():
+    from ceas.config import load_config
+    from ceas.security.attacks import ATTACKS, make_adversary
+
+    namespace: dict = {}
+    ATTACKS.pop("doc-strike-late", None)
+    try:
+        exec(compile(_examples()[2], "extending.md", "exec"), namespace)  # noqa: S102 - our own doc example
+        cfg = load_config(
+            "paper",
+            [
+                'security.attacks=["doc-strike-late"]',
+                "security.attack_params.doc-strike-late.start=5",
+            ],
+        )
+        adversary = make_adversary(cfg.security.attacks, cfg.security.attack_params)
+        assert adversary.attacks[0].start == 5
+    finally:
+        ATTACKS.pop("doc-strike-late", None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import types
 import typing
 from collections.abc import Iterable
@@ -248,9 +249,11 @@ def _with_constraints(kind: str, metadata: Any) -> str:
     """Append the bounds and length limits found in ``metadata`` to a type description."""
     lo = hi = None
     lo_open = hi_open = False
-    min_len = max_len = None
+    min_len = max_len = pattern = None
     for meta in metadata:
-        if isinstance(meta, annotated_types.Ge):
+        if getattr(meta, "pattern", None):
+            pattern = meta.pattern
+        elif isinstance(meta, annotated_types.Ge):
             lo = meta.ge
         elif isinstance(meta, annotated_types.Gt):
             lo, lo_open = meta.gt, True
@@ -266,9 +269,24 @@ def _with_constraints(kind: str, metadata: Any) -> str:
         left = "(-inf" if lo is None else ("(" if lo_open else "[") + str(lo)
         right = "inf)" if hi is None else str(hi) + (")" if hi_open else "]")
         kind = f"{kind} in {left}, {right}"
+    items = "characters" if kind == "string" else "items"
     if min_len or max_len:
-        kind = f"{kind} with {min_len or 0} to {max_len if max_len is not None else 'any number of'} items"
+        kind = f"{kind} with {min_len or 0} to {max_len if max_len is not None else 'any number of'} {items}"
+    if pattern:
+        kind = f"{kind}, {_pattern_words(pattern)}"
     return kind
+
+
+def _pattern_words(pattern: str) -> str:
+    """A character-class pattern (``^[A-Za-z0-9_.-]+$``) in words; any other pattern as the regular expression."""
+    m = re.fullmatch(r"\^\[([^\]]+)\][+*]\$", pattern)
+    if not m:
+        return f"matching the regular expression {pattern}"
+    body = m.group(1)
+    ranges = re.findall(r"(.)-(.)", body)
+    rest = re.sub(r"(.)-(.)", "", body)
+    parts = [f"{a}-{b}" for a, b in ranges] + [repr(c) for c in rest]
+    return f"each one of {' '.join(parts)}"
 
 
 def _describe_type(annotation: Any) -> str:

@@ -28,6 +28,13 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT (128 + 2)
+
+
+class Interrupted(CeasError):
+    """Ctrl-C stopped a command; the message says what was kept (exit status 130, not 2)."""
+
+
 ConfigArg = Annotated[
     str, typer.Argument(help="a TOML config file or a preset name (paper, quick)")
 ]
@@ -69,10 +76,14 @@ def run(
     plugin: PluginOpt = None,
 ) -> None:
     """Train as configured; results go to <run.out_dir>/<run.name>/."""
+    from ceas.experiment.runner import RunInterrupted
     from ceas.experiment.runner import run as run_experiment
 
     cfg = _config(config, set_, plugin)
-    result = run_experiment(cfg, resume=resume, overwrite=overwrite, progress=not quiet)
+    try:
+        result = run_experiment(cfg, resume=resume, overwrite=overwrite, progress=not quiet)
+    except RunInterrupted as exc:
+        raise Interrupted(str(exc)) from None
     s = result.summary
     acc = s["final_test_accuracy"]
     typer.echo(
@@ -239,7 +250,13 @@ def network_simulate(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit status 2."""
     try:
-        app(args=argv, prog_name="ceas", standalone_mode=False)
+        status = app(args=argv, prog_name="ceas", standalone_mode=False)
+    except Interrupted as exc:
+        print(f"ceas: {exc}", file=sys.stderr)
+        return INTERRUPTED
+    except KeyboardInterrupt:  # outside typer's own handling (e.g. while importing)
+        print("ceas: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except CeasError as exc:
         for line in str(exc).splitlines() or ["error"]:
             print(f"ceas: error: {line}", file=sys.stderr)
@@ -261,7 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as exc:
         return exc.exit_code
-    return 0
+    if (
+        status == INTERRUPTED
+    ):  # typer turns Ctrl-C outside a run's rounds into Exit(130) and returns it
+        print("ceas: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import pydantic
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ceas._validate import _field_at, _short, allowed, format_error, unknown_name
 from ceas.consensus.params import ConsensusParams
@@ -43,18 +43,31 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+RUN_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+
+
 class RunSection(_Section):
     name: str = Field(
         "ceas-run",
         min_length=1,
         max_length=120,
-        pattern=r"^[A-Za-z0-9_.-]+$",
+        pattern=RUN_NAME_PATTERN,
         description="folder name under out_dir",
     )
     seed: int = Field(0, ge=0, le=2**63 - 1, description="every random stream derives from it")
     rounds: int = Field(100, ge=1, le=100_000, description="SPEC §8: 100 rounds")
     checkpoint_every: int = Field(10, ge=1, le=100_000, description="rounds between checkpoints")
     out_dir: str = Field("runs", min_length=1, description="parent folder of run folders")
+
+    @field_validator("name")
+    @classmethod
+    def _a_folder_of_its_own(cls, name: str) -> str:
+        # the pattern admits dots, so '.' and '..' would name out_dir itself or its parent
+        if name.strip(".") == "":
+            raise ValueError(
+                f"{name!r} is not allowed; allowed: {allowed(RunConfig, ('run', 'name'))}, other than '.' or '..'"
+            )
+        return name
 
 
 class DataSection(_Section):
@@ -173,6 +186,14 @@ class BrokerSection(_Section):
     )
 
 
+def _valid_nodes(nodes: int) -> bool:
+    try:
+        TrainingSection(nodes=nodes)
+    except pydantic.ValidationError:
+        return False
+    return True
+
+
 class RunConfig(_Section):
     """The whole configuration of one run: our own sections plus each layer's own parameter model."""
 
@@ -199,7 +220,8 @@ class RunConfig(_Section):
         )
         net = data.get("network", {})
         topo = net.get("topology", {}) if isinstance(net, dict) else None
-        valid = isinstance(nodes, int) and not isinstance(nodes, bool) and nodes >= 1
+        # only a valid N is copied: an invalid one is reported once, on training.nodes (the field the user set)
+        valid = isinstance(nodes, int) and not isinstance(nodes, bool) and _valid_nodes(nodes)
         if valid and isinstance(topo, dict):
             if "n_nodes" in topo and topo["n_nodes"] != nodes:
                 raise ValueError(
@@ -436,6 +458,10 @@ def read_toml(source: str | Path) -> dict[str, Any]:
             )
         if path.is_dir():
             raise ConfigError(f"config file {label!r} is a directory; allowed: a TOML file")
+        if not path.is_file():  # a FIFO, socket or device: opening it could block forever
+            raise ConfigError(
+                f"config file {label!r} is not a regular file; allowed: a TOML file or a preset ({', '.join(PRESETS)})"
+            )
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -476,7 +502,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     for item in overrides:
         parts, value = parse_override(item)
         node = out
-        for p in parts[:-1]:
+        for i, p in enumerate(parts[:-1]):
+            _refuse_key_under_value(item, parts[: i + 1])
             child = node.setdefault(p, {})
             if not isinstance(child, dict):
                 raise ConfigError(f"--set {item!r}: {p!r} is a value, not a section")
@@ -488,6 +515,28 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         else:
             node[parts[-1]] = value
     return out
+
+
+def _refuse_key_under_value(item: str, path: list[str]) -> None:
+    """``--set a.b.c=1`` where the schema says ``a.b`` is a plain value (not a section): one line naming it."""
+    info = _field_at(RunConfig, tuple(path))
+    if info is None:
+        return
+    annotation = info.annotation
+    options = [annotation, *typing.get_args(annotation)]
+    if any(
+        a is Any
+        or typing.get_origin(a) is dict
+        or a is dict
+        or (isinstance(a, type) and issubclass(a, BaseModel))
+        for a in options
+    ):
+        return
+    name = ".".join(path)
+    raise ConfigError(
+        f"--set {item!r}: {name} is a value, not a section; allowed: {name}=VALUE with VALUE "
+        f"{allowed(RunConfig, tuple(path))}"
+    )
 
 
 def _nullable_keys(parts: list[str]) -> set[str]:

@@ -116,7 +116,13 @@ def test_attacks_below_the_bound_never_split_honest_nodes_and_failures_are_count
 
 
 def test_a_round_that_cannot_agree_is_recorded_and_not_applied(tmp_path):
-    cfg = _cfg(tmp_path, 'security.attacks=["wrong-digest"]', "consensus.agreement_attempts=1")
+    # ample pairwise seed keys, so that a round fails for its Byzantine leader only (not for a dry key pool)
+    cfg = _cfg(
+        tmp_path,
+        'security.attacks=["wrong-digest"]',
+        "consensus.agreement_attempts=1",
+        "security.seed_key_bits=1048576",
+    )
     lost = 0
     for theta, out, trusted, row, _ in _rounds(cfg, 10):
         if row["agreed"]:

@@ -267,7 +267,7 @@ class _ConstantAdversary:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def updates(self, honest, f, rng):
+    def updates(self, honest, f, rng, *, context=None):
         return np.full((f, honest.shape[1]), self.value)
 
 

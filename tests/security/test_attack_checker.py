@@ -56,9 +56,67 @@ BROKEN_GRADIENT = [
     ),
     (
         lambda h, f, r: np.zeros((max(f, 1), 4)),
-        "attack 'broken' returned (1, 4) for f = 0; expected shape (0, 4)",
+        "attack 'broken' returned (1, 4) for f = 0; expected shape (0, 4) or None",
     ),
 ]
+
+
+@dataclass
+class StrikeLater:
+    """A context-aware gradient attack whose late-round body is swapped per test (honest before round 3)."""
+
+    body: object
+    name: ClassVar[str] = "broken"
+    surface: ClassVar[str] = "gradient"
+
+    def __call__(self, honest, f, rng, *, context=None):
+        if context is not None and context.round < 3:
+            return None
+        return self.body(honest, f, rng)
+
+
+BROKEN_LATE = [
+    (
+        lambda h, f, r: np.zeros((f + 1, 4)),
+        "attack 'broken' returned shape (4, 4); expected (f, d) = (3, 4)",
+    ),
+    (
+        lambda h, f, r: np.full((f, 4), np.inf),
+        "attack 'broken' returned non-finite or non-numeric values",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "diagnostic"), BROKEN_LATE)
+def test_broken_context_aware_attacks(body, diagnostic):
+    with pytest.raises(ValidationError, match="^" + re.escape(diagnostic)):
+        check_attack(StrikeLater(body))
+
+
+def test_a_context_aware_attack_that_breaks_only_when_it_strikes_is_caught():
+    """Without context the attack behaves; the checker still calls it at a late round and finds the bad shape."""
+
+    @dataclass
+    class LateBreak:
+        name: ClassVar[str] = "late"
+        surface: ClassVar[str] = "gradient"
+
+        def __call__(self, honest, f, rng, context=None):
+            if context is not None and context.round >= 3:
+                return np.zeros((f, 5))
+            return np.zeros((f, honest.shape[1]))
+
+    with pytest.raises(
+        ValidationError,
+        match=re.escape(
+            "attack 'late' returned shape (3, 5); expected (f, d) = (3, 4) (context round 1000)"
+        ),
+    ):
+        check_attack(LateBreak())
+
+
+def test_abstaining_and_striking_attacks_pass():
+    check_attack(StrikeLater(lambda h, f, r: np.tile(-h.mean(axis=0), (f, 1))))
 
 
 @pytest.mark.parametrize(("body", "diagnostic"), BROKEN_GRADIENT)

@@ -27,7 +27,7 @@ from ceas.broker.payload import payload_variance
 from ceas.broker.setup import BrokerContext, BrokerState
 from ceas.consensus.stamps import FidelityStamp
 from ceas.network.werner import fidelity_from_werner, stamp_weight, werner_from_fidelity
-from ceas.security.attacks import StampClaims
+from ceas.security.attacks import RoundContext, StampClaims
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,7 +86,8 @@ def local_updates(
     byz = ctx.is_byzantine[part]
     updates = grads.copy()
     if byz.any() and (~byz).any():
-        bad = ctx.adversary.updates(grads[~byz], int(byz.sum()), adversary_rng)
+        seated = RoundContext(round=t, byzantine=part[byz], participants=part, own=grads[byz])
+        bad = ctx.adversary.updates(grads[~byz], int(byz.sum()), adversary_rng, context=seated)
         if bad is not None:
             updates[byz] = bad
     clip = ctx.cfg.broker.clip

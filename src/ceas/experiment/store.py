@@ -13,6 +13,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +80,28 @@ def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise ResumeError(
-            f"no checkpoint at {str(path)!r}; nothing to resume (run without --resume to start)"
+            f"no checkpoint at {str(path)!r}: the run stopped before its first checkpoint, so there is nothing to "
+            "resume; run the same command without --resume to start it"
+        )
+    if not path.is_file():
+        raise ResumeError(
+            f"checkpoint {str(path)!r} is not a regular file; allowed: a file written by 'ceas run'"
         )
     try:
-        with np.load(path) as npz:
+        if not zipfile.is_zipfile(path):
+            raise ValueError("not a .npz archive: truncated or overwritten")
+        with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k].copy() for k in npz.files if k != "__meta__"}
             meta = json.loads(bytes(npz["__meta__"]).decode())
-    except (OSError, ValueError, KeyError) as exc:
-        raise ResumeError(f"checkpoint {str(path)!r} is unreadable: {exc}") from None
+        if (
+            not isinstance(meta, dict)
+            or not isinstance(meta.get("next_round"), int)
+            or "theta" not in arrays
+        ):
+            raise ValueError("no round counter or parameters in it")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ResumeError(
+            f"checkpoint {str(path)!r} is unreadable ({reason}); it cannot be resumed: start again with --overwrite"
+        ) from None
     return arrays, meta

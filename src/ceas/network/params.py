@@ -252,8 +252,8 @@ class LinkParams(_Params):
         if not isinstance(data, dict):
             return data
         preset = data.get("preset", "paper")
-        if preset not in LINK_PRESETS:
-            return data  # the Literal on ``preset`` reports the unknown name
+        if not isinstance(preset, str) or preset not in LINK_PRESETS:
+            return data  # the Literal on ``preset`` reports the unknown name (or a table given where a name belongs)
         return {**LINK_PRESETS[preset], **data}
 
     @model_validator(mode="after")

@@ -6,8 +6,8 @@ round. Each attack is a small object with a config ``name`` and the ``surface`` 
 =================  =============================================================  ==========================
 surface            call                                                           attacks
 =================  =============================================================  ==========================
-``gradient``       ``attack(honest (h, d), f, rng) -> (f, d)``                    sign-flip, scaled-negative-
-                                                                                  mean, alie, ipm, gaussian,
+``gradient``       ``attack(honest (h, d), f, rng[, context=RoundContext])``      sign-flip, scaled-negative-
+                   ``-> (f, d) or None`` (None: behave honestly this round)       mean, alie, ipm, gaussian,
                                                                                   adaptive
 ``equivocation``   ``attack(honest (h, d), f, n_receivers, rng) -> (r, f, d)``    equivocation
 ``data``           ``attack.poison(labels (m,), n_classes, rng) -> (m,)``         label-flip
@@ -25,6 +25,7 @@ attacks splitting the Byzantine nodes between them); :func:`make_adversary` buil
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol, runtime_checkable
@@ -66,6 +67,7 @@ __all__ = [
     "MessageAttack",
     "PairHoarding",
     "Replay",
+    "RoundContext",
     "ScaledNegativeMean",
     "SignFlip",
     "StampAttack",
@@ -109,14 +111,57 @@ class Attack(Protocol):
     surface: str
 
 
+@dataclass(frozen=True)
+class RoundContext:
+    """What a gradient attack may know about the round besides the honest updates (Definition 4's adversary sees
+    the schedule): a strike-later attack reads ``round`` instead of counting its own calls, which a resume resets.
+
+    Attributes
+    ----------
+    round : int
+        The round index t (0-based), the same after a resume.
+    byzantine : ndarray of int64, shape (f,)
+        Ids of the Byzantine nodes seated this round, in the order of the rows the attack returns.
+    participants : ndarray of int64, shape (m,)
+        Ids of every participant of the round (honest and Byzantine).
+    own : ndarray, shape (f, d), or None
+        The gradients the Byzantine nodes computed on their own shards: what they send when the attack abstains.
+    """
+
+    round: int
+    byzantine: np.ndarray
+    participants: np.ndarray
+    own: np.ndarray | None = None
+
+
 @runtime_checkable
 class GradientAttack(Protocol):
-    """Byzantine updates from the honest ones: ``(honest (h, d), f, rng) -> (f, d)``."""
+    """Byzantine updates from the honest ones: ``(honest (h, d), f, rng) -> (f, d)``.
+
+    An attack may also take a keyword ``context`` (:class:`RoundContext`: the round index and the Byzantine nodes
+    seated) and may return None to abstain, i.e. to let its Byzantine nodes behave honestly this round. Attacks
+    without the keyword are called as before.
+    """
 
     name: str
     surface: str
 
-    def __call__(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray: ...
+    def __call__(
+        self, honest: np.ndarray, f: int, rng: np.random.Generator
+    ) -> np.ndarray | None: ...
+
+
+def takes_context(attack: object) -> bool:
+    """Whether a gradient attack's call accepts the keyword ``context`` (or any keyword)."""
+    try:
+        params = inspect.signature(attack).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        or (p.name == "context" and p.kind is not inspect.Parameter.POSITIONAL_ONLY)
+        for p in params
+    )
 
 
 @runtime_checkable
@@ -897,14 +942,47 @@ class CoordinatedAttack:
         """The composed attacks acting on ``surface``."""
         return tuple(a for a in self.attacks if a.surface == surface)
 
-    def updates(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray | None:
-        """Byzantine updates (f, d), or None if no gradient attack is composed."""
+    def updates(
+        self,
+        honest: np.ndarray,
+        f: int,
+        rng: np.random.Generator,
+        *,
+        context: RoundContext | None = None,
+    ) -> np.ndarray | None:
+        """Byzantine updates (f, d), or None if no gradient attack is composed or every one abstains.
+
+        Each attack gets its share of the Byzantine nodes, and with ``context`` (if its call accepts the keyword)
+        the round index and the ids of its share. An abstaining attack's share sends ``context.own``: its nodes'
+        honest gradients.
+        """
         attacks = self.on("gradient")
         if not attacks:
             return None
         f = _check_f(f)
-        shares = [len(part) for part in np.array_split(np.arange(f), len(attacks))]
-        return np.vstack([attack(honest, share, rng) for attack, share in zip(attacks, shares)])
+        parts = np.array_split(np.arange(f), len(attacks))
+        rows: list[np.ndarray | None] = []
+        for attack, part in zip(attacks, parts):
+            if context is not None and takes_context(attack):
+                share = RoundContext(
+                    round=context.round,
+                    byzantine=np.asarray(context.byzantine)[part],
+                    participants=context.participants,
+                    own=None if context.own is None else np.asarray(context.own)[part],
+                )
+                rows.append(attack(honest, len(part), rng, context=share))
+            else:
+                rows.append(attack(honest, len(part), rng))
+        if all(r is None for r in rows):
+            return None
+        if any(r is None for r in rows) and (context is None or context.own is None):
+            raise ValidationError(
+                "a gradient attack abstained (returned None) but the round gave no honest gradients of its "
+                "Byzantine nodes (context.own) to send instead"
+            )
+        return np.vstack(
+            [np.asarray(context.own)[part] if r is None else r for r, part in zip(rows, parts)]
+        )
 
     def equivocate(
         self, honest: np.ndarray, f: int, n_receivers: int, rng: np.random.Generator

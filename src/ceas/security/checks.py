@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ceas.errors import ValidationError
-from ceas.security.attacks import SURFACES, ChannelView, StampClaims
+from ceas.security.attacks import SURFACES, ChannelView, RoundContext, StampClaims, takes_context
 from ceas.security.messages import Envelope
 
 __all__ = ["check_attack"]
@@ -50,6 +50,37 @@ def _reproducible(name: str, call, seed: int) -> object:
     return first
 
 
+def _check_gradient(name: str, attack: object, honest: np.ndarray, seed: int) -> None:
+    """A gradient attack: (f, d) or None (abstain) with or without a RoundContext; shape (0, d) or None at f = 0."""
+    if not callable(attack):
+        raise _fail(name, "is a gradient attack but is not callable")
+    shape, what = (_F, _D), "(f, d)"
+    calls = [(None, lambda rng, f=_F: attack(honest, f, rng))]
+    if takes_context(attack):
+        # round 0 and a late round: a strike-later attack is checked on both of its behaviours
+        own = np.random.default_rng(seed + 1).normal(size=(_F, _D))
+        for t in (0, 1000):
+            ctx = RoundContext(
+                round=t,
+                byzantine=np.arange(_H, _H + _F, dtype=np.int64),
+                participants=np.arange(_H + _F, dtype=np.int64),
+                own=own,
+            )
+            calls.append((t, lambda rng, f=_F, ctx=ctx: attack(honest, f, rng, context=ctx)))
+    for t, call in calls:
+        out = _reproducible(name, call, seed)
+        if out is not None:
+            where = "" if t is None else f" (context round {t})"
+            try:
+                _check_array(name, out, shape, what)
+            except ValidationError as exc:
+                raise ValidationError(f"{exc}{where}") from None
+    empty = attack(honest, 0, np.random.default_rng(seed))
+    if empty is not None and (not isinstance(empty, np.ndarray) or empty.shape != (0, _D)):
+        got = getattr(empty, "shape", type(empty).__name__)
+        raise _fail(name, f"returned {got} for f = 0; expected shape (0, {_D}) or None")
+
+
 def check_attack(attack: object, *, seed: int = 0) -> None:
     """Check that ``attack`` keeps the contract of its surface; raise ValidationError on the first broken rule.
 
@@ -81,23 +112,19 @@ def check_attack(attack: object, *, seed: int = 0) -> None:
     honest = data_rng.normal(size=(_H, _D))
     kept = honest.copy()
 
-    if surface in ("gradient", "equivocation"):
-        if not callable(attack):
-            raise _fail(name, f"is a {surface} attack but is not callable")
-        if surface == "gradient":
-            shape, what = (_F, _D), "(f, d)"
-            out = _reproducible(name, lambda rng: attack(honest, _F, rng), seed)
-        else:
-            shape, what = (_R, _F, _D), "(n_receivers, f, d)"
-            out = _reproducible(name, lambda rng: attack(honest, _F, _R, rng), seed)
-        _check_array(name, out, shape, what)
+    if surface == "gradient":
+        _check_gradient(name, attack, honest, seed)
         if not np.array_equal(honest, kept):
             raise _fail(name, "modified the honest updates it was given")
-        if surface == "gradient":
-            empty = attack(honest, 0, np.random.default_rng(seed))
-            if not isinstance(empty, np.ndarray) or empty.shape != (0, _D):
-                got = getattr(empty, "shape", type(empty).__name__)
-                raise _fail(name, f"returned {got} for f = 0; expected shape (0, {_D})")
+        return
+
+    if surface == "equivocation":
+        if not callable(attack):
+            raise _fail(name, f"is a {surface} attack but is not callable")
+        out = _reproducible(name, lambda rng: attack(honest, _F, _R, rng), seed)
+        _check_array(name, out, (_R, _F, _D), "(n_receivers, f, d)")
+        if not np.array_equal(honest, kept):
+            raise _fail(name, "modified the honest updates it was given")
         return
 
     if surface == "data":
