@@ -525,66 +525,102 @@ class DigestAgreement:
         step = 0
         max_steps = self.adversary_steps + self.n_nodes + 4
         while step <= max_steps:
-            honest_sent = tuple(outbox)
             if step < self.adversary_steps:
                 view = AdversaryView(
-                    step, round, attempt, leader, self.n_nodes, self.f, byz, digest, honest_sent
+                    step, round, attempt, leader, self.n_nodes, self.f, byz, digest, tuple(outbox)
                 )
-                for m in behaviour.act(view):
-                    if isinstance(m, AgreementMessage) and not m.tag and m.sender in byz:
-                        try:
-                            m = AgreementMessage(
-                                m.kind,
-                                m.round,
-                                m.attempt,
-                                m.sender,
-                                m.receiver,
-                                m.digest,
-                                self.sign(m.sender, m.receiver, m.body()),
-                            )
-                        except ValidationError:
-                            pass  # malformed: delivered unsigned and rejected as such
-                    outbox.append(m)
+                outbox += self._adversary_messages(behaviour.act(view), byz)
             if not outbox and step >= self.adversary_steps:
                 break
             inflight, outbox = outbox, []
             step += 1
-            for m in inflight:
-                receiver = getattr(m, "receiver", None)
-                # Only honest receivers process messages (the adversary already sees everything).
-                if not isinstance(receiver, int) or receiver not in nodes:
-                    continue
-                if not self._accept(m, round, attempt, leader, rejected):
-                    continue
-                node = nodes[receiver]
-                if m.kind == Kind.PROPOSE:
-                    node.proposals.append(m.digest)
-                    if len(node.proposals) == 1 and (
-                        validate is None or validate(receiver, m.digest)
-                    ):
-                        node.echoed = True
-                        outbox += self._broadcast(Kind.ECHO, round, attempt, receiver, m.digest)
-                    continue
-                seen = node.echo_from if m.kind == Kind.ECHO else node.ready_from
-                if m.sender in seen:
-                    reason = "duplicate" if seen[m.sender] == m.digest else "sender equivocated"
-                    self._reject(rejected, m, reason)
-                    continue
-                seen[m.sender] = m.digest
-            for i, node in nodes.items():
-                if node.readied:
-                    continue
-                echo_count = Counter(node.echo_from.values())
-                ready_count = Counter(node.ready_from.values())
-                ready_for = sorted(
-                    d
-                    for d in set(echo_count) | set(ready_count)
-                    if echo_count[d] >= self.echo_quorum or ready_count[d] >= self.f + 1
-                )
-                if ready_for:
-                    node.readied = True
-                    outbox += self._broadcast(Kind.READY, round, attempt, i, ready_for[0])
+            outbox += self._deliver(inflight, nodes, round, attempt, leader, rejected, validate)
+            outbox += self._readies(nodes, round, attempt)
+        return self._outcome(nodes, round, attempt, leader, rejected, validate, step)
 
+    def _adversary_messages(self, messages, byz: frozenset) -> list:
+        """The adversary's messages of one step, each tagged with its sender's key where it may sign."""
+        out = []
+        for m in messages:
+            if isinstance(m, AgreementMessage) and not m.tag and m.sender in byz:
+                try:
+                    m = AgreementMessage(
+                        m.kind,
+                        m.round,
+                        m.attempt,
+                        m.sender,
+                        m.receiver,
+                        m.digest,
+                        self.sign(m.sender, m.receiver, m.body()),
+                    )
+                except ValidationError:
+                    pass  # malformed: delivered unsigned and rejected as such
+            out.append(m)
+        return out
+
+    def _deliver(
+        self,
+        inflight,
+        nodes: dict,
+        round: int,
+        attempt: int,
+        leader: int,
+        rejected: Counter,
+        validate,
+    ) -> list[AgreementMessage]:
+        """Honest receivers process one step's messages; returns the echoes their first valid proposal makes."""
+        outbox: list[AgreementMessage] = []
+        for m in inflight:
+            receiver = getattr(m, "receiver", None)
+            # Only honest receivers process messages (the adversary already sees everything).
+            if not isinstance(receiver, int) or receiver not in nodes:
+                continue
+            if not self._accept(m, round, attempt, leader, rejected):
+                continue
+            node = nodes[receiver]
+            if m.kind == Kind.PROPOSE:
+                node.proposals.append(m.digest)
+                if len(node.proposals) == 1 and (validate is None or validate(receiver, m.digest)):
+                    node.echoed = True
+                    outbox += self._broadcast(Kind.ECHO, round, attempt, receiver, m.digest)
+                continue
+            seen = node.echo_from if m.kind == Kind.ECHO else node.ready_from
+            if m.sender in seen:
+                reason = "duplicate" if seen[m.sender] == m.digest else "sender equivocated"
+                self._reject(rejected, m, reason)
+                continue
+            seen[m.sender] = m.digest
+        return outbox
+
+    def _readies(self, nodes: dict, round: int, attempt: int) -> list[AgreementMessage]:
+        """Each honest node that has an echo quorum or f + 1 readies for a digest sends its ready (once)."""
+        outbox: list[AgreementMessage] = []
+        for i, node in nodes.items():
+            if node.readied:
+                continue
+            echo_count = Counter(node.echo_from.values())
+            ready_count = Counter(node.ready_from.values())
+            ready_for = sorted(
+                d
+                for d in set(echo_count) | set(ready_count)
+                if echo_count[d] >= self.echo_quorum or ready_count[d] >= self.f + 1
+            )
+            if ready_for:
+                node.readied = True
+                outbox += self._broadcast(Kind.READY, round, attempt, i, ready_for[0])
+        return outbox
+
+    def _outcome(
+        self,
+        nodes: dict,
+        round: int,
+        attempt: int,
+        leader: int,
+        rejected: Counter,
+        validate,
+        step: int,
+    ) -> BroadcastOutcome:
+        """What each honest node delivered (2f + 1 readies), who detected a failure, and evidence on the leader."""
         delivered: dict[int, bytes | None] = {}
         evidence = set()
         for i, node in nodes.items():
