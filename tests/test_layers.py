@@ -102,3 +102,20 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
 @pytest.mark.parametrize("unit", sorted(RANK))
 def test_every_rank_names_a_real_unit(unit):
     assert (SRC / unit).is_dir() or (SRC / f"{unit}.py").exists() or unit == "ceas"
+
+
+def _function_lengths():
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield path.relative_to(SRC), node.name, node.end_lineno - node.lineno + 1
+
+
+def test_no_function_is_over_120_lines():
+    """A long function is a list of phases waiting for names (DESIGN.md)."""
+    assert [f"{p}:{name} ({n} lines)" for p, name, n in _function_lengths() if n > 120] == []
+
+
+def test_the_round_reads_as_its_phases():
+    lengths = {(str(p), name): n for p, name, n in _function_lengths()}
+    assert lengths[("broker/round.py", "run_round")] <= 60
