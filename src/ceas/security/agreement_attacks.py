@@ -28,7 +28,12 @@ from pydantic import BaseModel
 
 from ceas.security.attacks import register_attack
 
-__all__ = ["ConflictingVotes", "EquivocatingLeader", "SilentAgreement", "WrongDigest"]
+__all__ = [
+    "ConflictingVotesAttack",
+    "EquivocatingLeaderAttack",
+    "SilentAgreementAttack",
+    "WrongDigestAttack",
+]
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class _AgreementAttack:
 
 @register_attack
 @dataclass(frozen=True)
-class EquivocatingLeader(_AgreementAttack):
+class EquivocatingLeaderAttack(_AgreementAttack):
     """A Byzantine leader proposes different digests to two halves of the honest nodes (split brain)."""
 
     name: ClassVar[str] = "equivocating-leader"
@@ -53,7 +58,7 @@ class EquivocatingLeader(_AgreementAttack):
 
 @register_attack
 @dataclass(frozen=True)
-class ConflictingVotes(_AgreementAttack):
+class ConflictingVotesAttack(_AgreementAttack):
     """Byzantine nodes send conflicting echoes and readies (two digests to every receiver)."""
 
     name: ClassVar[str] = "conflicting-votes"
@@ -62,7 +67,7 @@ class ConflictingVotes(_AgreementAttack):
 
 @register_attack
 @dataclass(frozen=True)
-class SilentAgreement(_AgreementAttack):
+class SilentAgreementAttack(_AgreementAttack):
     """Byzantine nodes stay silent in the agreement (a Byzantine leader's attempt stalls)."""
 
     name: ClassVar[str] = "silent-agreement"
@@ -71,7 +76,7 @@ class SilentAgreement(_AgreementAttack):
 
 @register_attack
 @dataclass(frozen=True)
-class WrongDigest(_AgreementAttack):
+class WrongDigestAttack(_AgreementAttack):
     """A Byzantine aggregator (leader) proposes the digest of a wrong model."""
 
     name: ClassVar[str] = "wrong-digest"
