@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -347,3 +348,16 @@ def test_a_two_process_ray_cluster_on_localhost_gives_the_same_results(tmp_path)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(30)
+        # `ray start --head` noted this cluster as the machine's current one; it is gone (what `ray stop` does)
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if current.exists() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
+
+
+def test_the_polars_snippet_of_docs_scaling_runs_on_a_grid_dataset(tmp_path, capsys):
+    pl = pytest.importorskip("polars")
+    text = (SRC.parent / "docs" / "scaling.md").read_text()
+    snippet = text.split("```python\n")[1].split("```")[0]
+    run_grid(tiny_cells(tmp_path, n=2), out=tmp_path, workers=1, progress=False)
+    exec(snippet.replace("runs/reproduce-quick", str(tmp_path)), {"pl": pl})  # noqa: S102 - our own doc
+    assert "random-fedavg" in capsys.readouterr().out

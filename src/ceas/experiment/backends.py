@@ -138,8 +138,8 @@ class RayBackend:
             try:
                 if address:
                     ray.init(address=address, **kwargs)
-                else:
-                    ray.init(num_cpus=max(1, int(workers)), **kwargs)
+                else:  # "local": a new instance, never a cluster that happens to run here
+                    ray.init(address="local", num_cpus=max(1, int(workers)), **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"--address {address!r}" if address else "a local Ray instance"
                 raise ConfigError(f"{where}: cannot start or join Ray: {reason_of(exc)}") from None
