@@ -123,13 +123,14 @@ FAILING_PLUGIN = textwrap.dedent(
 def test_a_failing_cell_is_retried_then_reported_and_the_rest_completes(
     tmp_path, monkeypatch, capsys
 ):
-    from ceas.plugins import activate
+    from ceas import plugins
 
+    monkeypatch.setattr(plugins, "_LOADED", list(plugins._LOADED))  # unloaded again after the test
     (tmp_path / "failplug.py").write_text(FAILING_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
     attempts = tmp_path / "attempts.txt"
     monkeypatch.setenv("CEAS_TEST_ATTEMPTS", str(attempts))
-    activate(["failplug"])
+    plugins.activate(["failplug"])
     from ceas.config import load_config
     from ceas.experiment.reproduce import QUICK
 
@@ -164,6 +165,13 @@ def _cli_env(src: Path, *extra: Path) -> dict[str, str]:
 SWEEP = ["sweep", "--quick", "--vary", "security.byzantine_fraction=0,0.25", "--scenarios", "ceas",
          "--seeds", "2", "--workers", "1", "--quiet", "--set", "run.rounds=6", "--set", "training.nodes=12",
          "--set", "scheduling.participants=4", "--set", "run.checkpoint_every=1"]  # fmt: skip
+
+
+def _grid_line(argv: list[str], env: dict[str, str]) -> str:
+    """Run a grid command; its summary line ("N cells: ... reused, ... resumed, ... run")."""
+    done = subprocess.run(argv, check=False, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return next(x for x in done.stdout.splitlines() if " cells: " in x)
 
 
 def _children(pid: int) -> list[int]:
@@ -225,12 +233,13 @@ def test_a_grid_killed_midway_reruns_only_its_unfinished_cells_with_identical_re
     resumable = {p.parent.name for p in out.glob("*/checkpoint.npz")} - finished
     assert 1 <= len(finished) < 4 and resumable
     stamps = {n: (out / n / "metrics.parquet").stat().st_mtime_ns for n in finished}
-    assert main([*SWEEP, "--out", str(out)]) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("4 cells:"))
+    # rerun as a fresh command, as a user would (this test process may hold plugins other tests loaded)
+    line = _grid_line([sys.executable, "-m", "ceas.cli", *SWEEP, "--out", str(out)], _cli_env(SRC))
     rest = 4 - len(finished) - len(resumable)
     assert line.startswith(f"4 cells: {len(finished)} reused, {len(resumable)} resumed, {rest} run")
     assert {n: (out / n / "metrics.parquet").stat().st_mtime_ns for n in finished} == stamps
-    assert main([*SWEEP, "--out", str(tmp_path / "whole")]) == 0
+    whole = [sys.executable, "-m", "ceas.cli", *SWEEP, "--out", str(tmp_path / "whole")]
+    assert _grid_line(whole, _cli_env(SRC)).startswith("4 cells: 0 reused, 0 resumed, 4 run")
     names = json.loads((out / "dataset" / "_grid.json").read_text())["cells"]
     assert same_dataset(out, tmp_path / "whole", names)
     assert (out / "results.json").read_text() == (tmp_path / "whole" / "results.json").read_text()
@@ -249,10 +258,7 @@ def test_a_one_line_code_or_plugin_change_reruns_the_cells_without_fresh(tmp_pat
     argv = [sys.executable, "-m", "ceas.cli", *SWEEP, "--out", str(out), "--plugin", "myplug"]
 
     def grid() -> str:
-        done = subprocess.run(argv, check=False, env=_cli_env(src, plugdir), capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return next(x for x in done.stdout.splitlines() if x.startswith("4 cells:"))
+        return _grid_line(argv, _cli_env(src, plugdir))
 
     assert grid().startswith("4 cells: 0 reused, 0 resumed, 4 run")
     first = dataset.read_cells(
@@ -275,7 +281,17 @@ def test_a_one_line_code_or_plugin_change_reruns_the_cells_without_fresh(tmp_pat
 # -- Ray ------------------------------------------------------------------------------------------------------
 
 
-def test_ray_backend_with_two_local_cpus_is_bit_identical_to_the_local_pool(tmp_path):
+@pytest.fixture
+def no_test_plugins(monkeypatch):
+    """Ray workers import the driver's plugin modules; those of other tests live in their own tmp folders."""
+    from ceas import plugins
+
+    monkeypatch.setattr(plugins, "_LOADED", [])
+
+
+def test_ray_backend_with_two_local_cpus_is_bit_identical_to_the_local_pool(
+    tmp_path, no_test_plugins
+):
     pytest.importorskip("ray")
     local = run_grid(
         tiny_cells(tmp_path / "local", n=3), out=tmp_path / "local", workers=2, progress=False
@@ -296,7 +312,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_two_process_ray_cluster_on_localhost_gives_the_same_results(tmp_path):
+def test_a_two_process_ray_cluster_on_localhost_gives_the_same_results(tmp_path, no_test_plugins):
     ray = pytest.importorskip("ray")
     cli = Path(sys.executable).with_name("ray")
     if not cli.exists():
