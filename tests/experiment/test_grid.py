@@ -377,3 +377,21 @@ def test_the_polars_snippet_of_docs_scaling_runs_on_a_grid_dataset(tmp_path, cap
     run_grid(tiny_cells(tmp_path, n=2), out=tmp_path, workers=1, progress=False)
     exec(snippet.replace("runs/reproduce-quick", str(tmp_path)), {"pl": pl})  # noqa: S102 - our own doc
     assert "random-fedavg" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--backend", "ray", "--address", "127.0.0.1:1"], "no Ray cluster answers there"),
+        (["--backend", "ray", "--address", "nonsense"], "is not an address"),
+        (["--address", "auto"], "not allowed with --backend local"),
+        (["--backend", "spark"], "'spark' is not a backend"),
+    ],
+)
+def test_bad_backend_choices_are_one_line_errors_before_any_cell(tmp_path, capsys, argv, needle):
+    if "ray" in argv:
+        pytest.importorskip("ray")
+    assert main(["reproduce", "--quick", "--quiet", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("*/summary.json"))

@@ -113,6 +113,23 @@ class LocalBackend:
             self._pool = None
 
 
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """One ConfigError line unless ``HOST:PORT`` accepts a TCP connection within ``timeout_s``."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"--address {address!r} is not an address; allowed: auto or HOST:PORT")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"--address {address!r}: no Ray cluster answers there ({reason_of(exc)}); allowed: the address "
+            "'ray start --head' printed, or auto on a node of the cluster"
+        ) from None
+
+
 class RayBackend:
     """Ray tasks of 1 CPU each, on a local instance or the cluster at ``address`` (see the module docstring)."""
 
@@ -135,6 +152,8 @@ class RayBackend:
                 "log_to_driver": False,
                 "logging_level": "WARNING",
             }
+            if address and address != "auto":
+                _check_reachable(address)  # ray.init would retry an unreachable address for minutes
             try:
                 if address:
                     ray.init(address=address, **kwargs)
@@ -175,14 +194,19 @@ class RayBackend:
         self._owned = False
 
 
-def make_backend(name: str, *, workers: int, address: str | None = None) -> Backend:
-    """The backend called ``name`` (one of :data:`BACKENDS`); one ConfigError line for a bad choice."""
+def check_choice(name: str, address: str | None) -> None:
+    """One ConfigError line for an unknown backend or an address given to the local one."""
     if name not in BACKENDS:
         raise ConfigError(f"--backend: {name!r} is not a backend; allowed: {', '.join(BACKENDS)}")
+    if name == "local" and address:
+        raise ConfigError(
+            f"--address {address!r} is not allowed with --backend local; allowed: --backend ray"
+        )
+
+
+def make_backend(name: str, *, workers: int, address: str | None = None) -> Backend:
+    """The backend called ``name`` (one of :data:`BACKENDS`); one ConfigError line for a bad choice."""
+    check_choice(name, address)
     if name == "local":
-        if address:
-            raise ConfigError(
-                f"--address {address!r} is not allowed with --backend local; allowed: --backend ray"
-            )
         return LocalBackend(workers)
     return RayBackend(workers, address)

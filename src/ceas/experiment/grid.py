@@ -266,11 +266,12 @@ def run_grid(
     tracebacks to ``out/failures``. ``fresh=True`` deletes the cells' run folders first. Raises :class:`GridError`
     after the rest of the grid finished when some cells failed ``retries + 1`` times.
     """
-    from ceas.experiment.backends import make_backend
+    from ceas.experiment.backends import check_choice, make_backend
     from ceas.plugins import provenance
 
     cells = list(cells)
     _check_names(cells)
+    check_choice(backend, address)  # also when every cell is reused
     if retries < 0:
         raise CeasError(f"retries: {retries} is out of range; allowed: [0, inf)")
     t0 = time.perf_counter()
