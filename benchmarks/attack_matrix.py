@@ -6,10 +6,13 @@ the Markdown table pasted into docs/security.md.
 
     python benchmarks/attack_matrix.py [--seeds 2] [--workers 2] [--payload quantum|classical]
         [--attacks sign-flip adaptive ...] [--defences CEAS ...] [--set key=value ...] [--fresh]
+        [--backend local|ray] [--address auto|HOST:PORT] [--retries 2]
 
 A subset (--attacks / --defences / --set) is written to benchmarks/results/attack_matrix_<payload>_subset.json so the
-committed full matrix is only replaced by a full run. Finished runs with the same configuration are reused; after a
-code change pass --fresh (the run folders do not know which code made them).
+committed full matrix is only replaced by a full run. The matrix is a grid (``ceas.experiment.grid``): a finished
+run is reused only for the same configuration, code version and plugins, so a code change reruns it without
+--fresh; every round of every cell lands in ``<out>/<payload>/dataset`` (columns attack, defence, seed, payload),
+queryable with ``ceas results query``.
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from ceas.config import load_config
-from ceas.experiment.reproduce import run_many
+from ceas.experiment.grid import Cell, run_grid
 from ceas.security.attacks import ATTACKS
 
-# every registered attack a broker run can use (equivocation needs agreement without a trusted broker)
-ATTACK_NAMES = tuple(n for n in ATTACKS.names() if ATTACKS[n].surface != "equivocation")
+# every registered attack a trusted-broker run can use (equivocation and the agreement attacks need agreement without
+# a trusted broker)
+ATTACK_NAMES = tuple(
+    n for n in ATTACKS.names() if ATTACKS[n].surface not in ("equivocation", "agreement")
+)
 
 DEFENCES = {
     "FedAvg": [
@@ -71,6 +77,9 @@ def main() -> None:
     ap.add_argument(
         "--fresh", action="store_true", help="delete earlier runs of this payload first"
     )
+    ap.add_argument("--backend", choices=["local", "ray"], default="local")
+    ap.add_argument("--address", default=None, help="with --backend ray: auto or HOST:PORT")
+    ap.add_argument("--retries", type=int, default=2, help="extra attempts of a failed cell")
     args = ap.parse_args()
     attacks = ["none", *args.attacks]
     defences = {d: DEFENCES[d] for d in args.defences}
@@ -79,7 +88,7 @@ def main() -> None:
     )
     if args.fresh:
         shutil.rmtree(args.out / args.payload, ignore_errors=True)
-    configs, keys = [], []
+    cells, keys = [], []
     for attack in attacks:
         for defence, settings in defences.items():
             for seed in range(args.seeds):
@@ -95,11 +104,22 @@ def main() -> None:
                     *args.overrides,
                     *settings,
                 ]
-                configs.append(load_config("quick", extra))
+                params = {
+                    "attack": attack,
+                    "defence": defence,
+                    "seed": seed,
+                    "payload": args.payload,
+                }
+                cells.append(Cell(load_config("quick", extra), params))
                 keys.append((attack, defence))
     t0 = time.perf_counter()
-    results = run_many(configs, workers=args.workers, progress=True)
+    grid = run_grid(
+        cells, out=args.out / args.payload, backend=args.backend, address=args.address,
+        workers=args.workers, retries=args.retries, progress=True,
+    )  # fmt: skip
+    results = grid.results
     wall = time.perf_counter() - t0
+    print(grid.line())
     cells: dict[str, dict[str, list[float]]] = {}
     for (attack, defence), res in zip(keys, results):
         acc = float(np.nanmean([r["test_accuracy"] for r in res["metrics"][-5:]]))
@@ -117,6 +137,7 @@ def main() -> None:
         "seeds": args.seeds,
         "overrides": args.overrides,
         "wall_seconds": round(wall, 1),
+        "backend": args.backend,
         "accuracy": table,
         "worst_seed_change": worst,
         "per_seed": cells,

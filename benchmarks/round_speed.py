@@ -155,10 +155,17 @@ def _child_profile(rounds: int, out_dir: str) -> dict:
     paper["rounds"] = rounds
     # one quick grid cell, the second of a worker (the first warms imports and, where cached, the data set)
     cells = reproduce.plan("paper", quick=True, seeds=1, out=Path(out_dir) / "grid", overrides=[])
-    reproduce._run_one(cells[0])
+    if hasattr(reproduce, "_run_one"):  # the reference tree (before grids had backends)
+        run_one = reproduce._run_one
+    else:
+        from ceas.experiment.grid import run_cell
+
+        cells = [c.config for c in cells]
+        run_one = run_cell
+    run_one(cells[0])
     prof = cProfile.Profile()
     t0 = time.perf_counter()
-    prof.runcall(reproduce._run_one, cells[1])
+    prof.runcall(run_one, cells[1])
     cell = _phases(pstats.Stats(prof), time.perf_counter() - t0)
     return {"paper_run": paper, "quick_cell": cell}
 

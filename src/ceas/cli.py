@@ -53,6 +53,24 @@ PluginOpt = Annotated[
 ]
 
 
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="where the grid's cells run: local (a process pool of --workers) or ray (a local Ray instance of "
+        "--workers CPUs, or the cluster at --address; extra 'ray')"
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="with --backend ray: the cluster to join, auto or HOST:PORT (default: start a local one)"
+    ),
+]
+RetriesOpt = Annotated[
+    int, typer.Option(min=0, max=10, help="extra attempts of a failed cell before it is reported")
+]
+
+
 def _config(config: str, overrides: list[str] | None, plugins: list[str] | None):
     """Load the plugins (entry points and --plugin), then the config they may name."""
     from ceas.config import load_config
@@ -143,6 +161,9 @@ def reproduce(
         ),
     ] = False,
     plugin: PluginOpt = None,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    retries: RetriesOpt = 2,
 ) -> None:
     """Reproduce the headline comparison (CEAS vs random selection and oblivious baselines under attack)."""
     from ceas.experiment.reproduce import reproduce as run_reproduce
@@ -158,9 +179,13 @@ def reproduce(
         overrides=set_ or [],
         progress=not quiet,
         fresh=fresh,
+        backend=backend,
+        address=address,
+        retries=retries,
     )
     typer.echo((res["out"] / "report.md").read_text())
-    typer.echo(f"results in {res['out']}")
+    typer.echo(res["grid"].line())
+    typer.echo(f'results in {res["out"]} (query: ceas results query {res["out"]} "SQL")')
 
 
 @app.command()
@@ -191,6 +216,9 @@ def sweep(
         ),
     ] = False,
     plugin: PluginOpt = None,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    retries: RetriesOpt = 2,
 ) -> None:
     """Vary one value (Byzantine fraction, coherence, Dirichlet alpha, attack, N, ...) and compare scenarios at each."""
     from ceas.experiment.sweep import sweep as run_sweep
@@ -208,9 +236,40 @@ def sweep(
         overrides=set_ or [],
         progress=not quiet,
         fresh=fresh,
+        backend=backend,
+        address=address,
+        retries=retries,
     )
     typer.echo((res["out"] / "report.md").read_text())
-    typer.echo(f"results in {res['out']}")
+    typer.echo(res["grid"].line())
+    typer.echo(f'results in {res["out"]} (query: ceas results query {res["out"]} "SQL")')
+
+
+results_app = typer.Typer(help="A grid's results as one dataset.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+
+@results_app.command("query")
+def results_query(
+    path: Annotated[
+        Path, typer.Argument(help="a grid's folder (reproduce, sweep) or its dataset/ folder")
+    ],
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help='SQL over the table results, e.g. "SELECT scenario, avg(test_accuracy) '
+            'FROM results GROUP BY scenario"'
+        ),
+    ],
+    format_: Annotated[
+        str, typer.Option("--format", help="table (aligned text), csv or json (one object per row)")
+    ] = "table",
+) -> None:
+    """Query every round of every cell of a grid with SQL (DuckDB); the table is called results."""
+    from ceas.experiment.dataset import format_rows, query
+
+    columns, rows = query(path, sql)
+    typer.echo(format_rows(columns, rows, format_), nl=False)
 
 
 network_app = typer.Typer(help="The quantum network layer on its own.", no_args_is_help=True)

@@ -48,7 +48,7 @@ def test_mean_ci_matches_t_interval():
 
 def test_a_checkpoint_from_another_config_is_replaced_not_resumed(tmp_path, capsys):
     from ceas.config import load_config
-    from ceas.experiment.reproduce import _run_one
+    from ceas.experiment.grid import run_cell as _run_one
 
     def cfg(rounds, lr):
         return load_config(

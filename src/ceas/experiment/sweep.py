@@ -5,9 +5,11 @@ sweep is the headline comparison of :mod:`ceas.experiment.reproduce` repeated at
 
     ceas sweep --vary security.byzantine_fraction=0,0.1,0.2,0.3,0.4 --scenarios ceas,random-fedavg --seeds 3
 
-Every run is an ordinary run folder ``<out>/<scenario>-v<i>-s<seed>`` (``i`` = index of the value), reused when it
-has finished with the same configuration, code version and plugins, and resumed when it was killed, so a sweep can be stopped and restarted.
-Results: ``results.json`` (per value and scenario: accuracy, utilisation, fidelity at use, aggregate error, mean and
+Every run is a grid cell (:mod:`ceas.experiment.grid`: local pool or Ray) and an ordinary run folder
+``<out>/<scenario>-v<i>-s<seed>`` (``i`` = index of the value), reused when it has finished with the same
+configuration, code version and plugins, and resumed when it was killed, so a sweep can be stopped and restarted.
+Every round of every cell lands in the dataset ``<out>/dataset`` (columns ``scenario``, ``seed``, ``value_index``, the
+varied key, then the metrics); the results below are computed from it: ``results.json`` (per value and scenario: accuracy, utilisation, fidelity at use, aggregate error, mean and
 95 % interval over seeds), ``report.md`` (a table per metric) and ``sweep.png`` (accuracy against the value, one line
 per scenario, 95 % intervals as bars).
 """
@@ -22,8 +24,9 @@ from typing import Any
 from ceas._validate import unknown_name
 from ceas.config import RunConfig, load_config
 from ceas.errors import ConfigError
-from ceas.experiment import store
-from ceas.experiment.reproduce import QUICK, SCENARIOS, run_many, summarise
+from ceas.experiment import dataset, store
+from ceas.experiment.grid import RETRIES, Cell, run_grid
+from ceas.experiment.reproduce import QUICK, SCENARIOS, summarise
 
 __all__ = ["parse_vary", "plan_sweep", "sweep"]
 
@@ -113,6 +116,17 @@ def _numeric(values: list[str]) -> list[float] | None:
         return None
 
 
+def cells_of(plan: list[tuple[int, str, RunConfig]], key: str, values: list[str]) -> list[Cell]:
+    """The sweep's runs as grid cells: parameters ``scenario``, ``seed``, ``value_index`` and the varied key itself
+    (a float column when every value is a number, else the values' TOML text)."""
+    numeric = _numeric(values)
+    column = numeric if numeric is not None else values
+    return [
+        Cell(cfg, {"scenario": name, "seed": cfg.run.seed, "value_index": i, key: column[i]})
+        for i, name, cfg in plan
+    ]
+
+
 def report(result: dict[str, Any]) -> str:
     """The sweep as Markdown: one table per metric, rows = values, columns = scenarios (mean ± 95 % interval)."""
     key, values, table = result["parameter"], result["values"], result["table"]
@@ -174,10 +188,14 @@ def sweep(
     progress: bool = True,
     fresh: bool = False,
     run_plots: bool = False,
+    backend: str = "local",
+    address: str | None = None,
+    retries: int = RETRIES,
 ) -> dict[str, Any]:
-    """Run (or reuse, or resume) every value × scenario × seed; write results.json, report.md and sweep.png.
-    A finished run is reused only for the same config, code version and plugins; ``fresh`` deletes the planned
-    runs' folders first all the same (see :func:`run_many`); ``run_plots`` lets each run draw its own PNGs."""
+    """Run (or reuse, or resume) every value × scenario × seed as a grid on ``backend``; write results.json,
+    report.md and sweep.png, computed from the grid's dataset ``out/dataset``. A finished run is reused only for the
+    same config, code version and plugins; ``fresh`` deletes the planned runs' folders first all the same (see
+    :func:`~ceas.experiment.grid.run_grid`); ``run_plots`` lets each run draw its own PNGs."""
     key, values = parse_vary(vary)
     scenarios = list(scenarios or DEFAULT_SCENARIOS)
     out = Path(out or f"runs/sweep-{key.replace('.', '-')}")
@@ -185,13 +203,12 @@ def sweep(
         base, key, values, scenarios=scenarios, seeds=seeds, out=out, quick=quick,
         overrides=overrides,
     )  # fmt: skip
-    results = run_many(
-        [cfg for _, _, cfg in plan],
-        workers=workers,
-        progress=progress,
-        fresh=fresh,
-        run_plots=run_plots,
-    )
+    cells = cells_of(plan, key, values)
+    grid = run_grid(
+        cells, out=out, backend=backend, address=address, workers=workers, retries=retries,
+        progress=progress, fresh=fresh, run_plots=run_plots,
+    )  # fmt: skip
+    results = dataset.read_cells(out / dataset.DATASET, [c.name for c in cells])
     table: dict[str, dict[str, Any]] = {}
     for i, value in enumerate(values):
         mine = [r for (j, _, _), r in zip(plan, results) if j == i]
@@ -214,4 +231,4 @@ def sweep(
     store.write_json_atomic(out / "results.json", result)
     store.write_text_atomic(out / "report.md", report(result))
     plot_sweep(result, out / "sweep.png")
-    return {"out": out, **result}
+    return {"out": out, "grid": grid, **result}
