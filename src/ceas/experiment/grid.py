@@ -280,12 +280,7 @@ def run_grid(
     root = Path(out) / dataset.DATASET if out is not None else None
     fail_dir = Path(out) / "failures" if out is not None else None
     if fresh:
-        import shutil
-
-        from ceas.experiment.runner import run_dir_of
-
-        for cell in cells:
-            shutil.rmtree(run_dir_of(cell.config), ignore_errors=True)
+        _delete_run_folders(cells)
     if root is not None:
         dataset.prune(root, [c.name for c in cells])
     results: list[dict[str, Any] | None] = [None] * len(cells)
@@ -357,23 +352,39 @@ def run_grid(
         wall_s=time.perf_counter() - t0,
     )
     if root is not None:
-        dataset.write_manifest(
-            root,
-            {
-                "cells": [c.name for c in cells],
-                "params": sorted({k for c in cells for k in c.params}),
-                "code_version": made_by["code_version"],
-                "plugins": list(plugins),
-                "last_run": {
-                    "reused": run.reused, "resumed": run.resumed, "ran": run.ran,
-                    "retries": run.retried, "backend": backend,
-                    "failed": [f.__dict__ for f in failures],
-                },
-            },
-        )  # fmt: skip
+        _write_manifest(root, cells, made_by, run, failures)
     if failures:
         raise GridError(sorted(failures, key=lambda f: f.name), len(cells), fail_dir)
     return run
+
+
+def _delete_run_folders(cells: Sequence[Cell]) -> None:
+    import shutil
+
+    from ceas.experiment.runner import run_dir_of
+
+    for cell in cells:
+        shutil.rmtree(run_dir_of(cell.config), ignore_errors=True)
+
+
+def _write_manifest(
+    root: Path, cells: Sequence[Cell], made_by: dict, run: GridRun, failures: list
+) -> None:
+    """The grid's manifest beside its dataset: cells, parameter columns, code version, plugins, the last run."""
+    dataset.write_manifest(
+        root,
+        {
+            "cells": [c.name for c in cells],
+            "params": sorted({k for c in cells for k in c.params}),
+            "code_version": made_by["code_version"],
+            "plugins": list(made_by["plugins"]),
+            "last_run": {
+                "reused": run.reused, "resumed": run.resumed, "ran": run.ran,
+                "retries": run.retried, "backend": run.backend,
+                "failed": [f.__dict__ for f in failures],
+            },
+        },
+    )  # fmt: skip
 
 
 def run_many(
