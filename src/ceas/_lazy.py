@@ -8,6 +8,7 @@ access imports the module (once per process) and every later one goes straight t
 from __future__ import annotations
 
 import importlib
+import sys
 from types import ModuleType
 
 
@@ -35,3 +36,26 @@ class LazyModule:
 def lazy_import(name: str) -> LazyModule:
     """A :class:`LazyModule` for the dotted module ``name``."""
     return LazyModule(name)
+
+
+def lazy_exports(package: str, exports: dict[str, str]):
+    """``__getattr__`` and ``__dir__`` for a package whose public names are imported on first use (PEP 562).
+
+    ``exports`` maps each name to the module that defines it. Use at the end of the package's ``__init__``::
+
+        __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+    ``import ceas.network.params`` (what checking a config needs) then no longer imports every module of the layer.
+    """
+
+    def __getattr__(name: str):
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(exports[name]), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *exports})
+
+    return __getattr__, __dir__

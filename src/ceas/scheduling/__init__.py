@@ -9,8 +9,9 @@
 * :mod:`~ceas.scheduling.env` -- the MDP as a ``gymnasium.Env`` (extra ``rl``; imported on demand).
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ceas._lazy import lazy_exports
 
 if TYPE_CHECKING:
     # the names below are imported on first use (PEP 562): `import ceas.scheduling.params` and the like (what checking a
@@ -59,16 +60,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [
