@@ -118,8 +118,10 @@ def test_bad_arguments_name_the_argument():
         scheme.expval(np.zeros((1, 11)), x)
     with pytest.raises(ValidationError, match="rng must be a numpy.random.Generator"):
         scheme.expval_and_jacobian(theta, x, shots=10)
-    with pytest.raises(ValidationError, match=r"n_qubits must be in \[1, 10\]"):
-        UnitaryLevel(CircuitSpec(11, 2))
+    with pytest.raises(ValidationError, match=r"n_qubits must be in \[1, 10\] .*simulator='density'"):
+        UnitaryLevel(CircuitSpec(11, 2), simulator="density")
+    with pytest.raises(ValidationError, match=r"n_qubits must be in \[1, 10\] .*simulator='density'"):
+        CircuitLevel(CircuitSpec(12, 2), 4, simulator="density")
     with pytest.raises(ValidationError, match=r"samples must be an integer in \[1, inf\), got 0"):
         pair_demand(scheme, samples=0, shots=1)
 

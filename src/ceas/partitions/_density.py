@@ -19,9 +19,12 @@ GROUP = 4
 
 @dataclass(frozen=True)
 class Permute:
-    """A run of CNOTs as a basis permutation: ρ → CρC†, given by the inverse permutation ``inverse`` (D,)."""
+    """A run of CNOTs as a basis permutation: ρ → CρC†, given by the inverse permutation ``inverse`` (D,);
+    ``cnots`` lists the (control, target) pairs of the run in order (the trajectory simulator pushes Pauli errors
+    through them)."""
 
     inverse: np.ndarray
+    cnots: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,19 @@ def depolarise(rho: np.ndarray, qubit: int, n: int, w: np.ndarray) -> np.ndarray
     out[:, :, 0, :, :, 0, :] += lost * half_trace
     out[:, :, 1, :, :, 1, :] += lost * half_trace
     return out.reshape(m, dim, dim)
+
+
+def block_depolarise(rho: np.ndarray, qubits: tuple[int, ...], n: int, p: np.ndarray) -> np.ndarray:
+    """ρ → (1−p)ρ + p·tr_Q(ρ)⊗I/2^|Q| on the qubits Q; p (M,). Q = all qubits is the global (1−p)ρ + p·I/d."""
+    m, dim, _ = rho.shape
+    if len(qubits) == n:
+        out = (1.0 - p)[:, None, None] * rho
+        out[:, np.arange(dim), np.arange(dim)] += (p / dim)[:, None]
+        return out
+    mixed = rho
+    for q in qubits:  # tr_Q(ρ)⊗I/2^|Q| is full depolarising (w = 0) of each qubit of Q in turn
+        mixed = depolarise(mixed, q, n, np.zeros(m))
+    return (1.0 - p)[:, None, None] * rho + p[:, None, None] * mixed
 
 
 def remote_cnot_noise(

@@ -17,9 +17,15 @@ import numpy as np
 from ceas._validate import generator, in_range, positive_int, real_array, shape_is
 from ceas.errors import ValidationError
 from ceas.partitions import _density as dm
-from ceas.partitions.channels import remote_cnot_error_probs, werner_pauli_mixture
-from ceas.qnn.circuit import CircuitSpec
-from ceas.qnn.gates import local_unitary
+from ceas.partitions._trajectory import evolve, initial_vectors, propagate, sample_frames
+from ceas.partitions.channels import (
+    remote_cnot_error_probs,
+    teleport_error_probs,
+    werner_pauli_mixture,
+)
+from ceas.partitions.noise import PlacementNoise, check_noise
+from ceas.qnn.circuit import CircuitSpec, cnot_permutation, z_signs
+from ceas.qnn.gates import local_unitary, ry_matrix
 from ceas.qnn.shots import sample_expval
 
 __all__ = ["PairDemand", "PartitionScheme", "pair_demand"]
@@ -218,37 +224,73 @@ def _blas_single_thread():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# density-matrix execution of a circuit with pair channels inserted
+# execution of a circuit with pair channels and node noise inserted: density matrices or trajectories
 # ---------------------------------------------------------------------------------------------------------------
+SIMULATORS = ("auto", "density", "trajectory")
+# Bytes of the pure states one trajectory chunk holds (a few temporaries of this size exist during a layer).
+TRAJECTORY_CHUNK_BYTES = 16 * 2**20
+
+
+def choose_simulator(scheme: str, n_qubits: int, simulator: str, trajectories: int) -> tuple[str, int]:
+    """("density" | "trajectory", trajectories) for the constructor options; ValidationError naming the option."""
+    if simulator not in SIMULATORS:
+        raise ValidationError(f"simulator must be one of {', '.join(SIMULATORS)}, got {simulator!r}")
+    trajectories = positive_int("trajectories", trajectories)
+    if simulator == "auto":
+        simulator = "density" if n_qubits <= MAX_DENSITY_QUBITS else "trajectory"
+    if simulator == "density" and n_qubits > MAX_DENSITY_QUBITS:
+        raise ValidationError(
+            f"n_qubits must be in [1, {MAX_DENSITY_QUBITS}] for the {scheme}-level scheme with "
+            f"simulator='density' (density matrices of 4^n entries per sample), got {n_qubits}; "
+            "use simulator='trajectory' (or 'auto') for wider registers"
+        )
+    return simulator, trajectories
+
+
 class DensityScheme:
-    """Base of the schemes simulated with density matrices: subclasses set ``program`` in ``__init__``.
+    """Base of the unitary- and circuit-level schemes: subclasses set the attributes below in ``__init__`` and call
+    :meth:`_init_simulator`.
 
     ``program[l]`` lists the operations after layer l's local rotations (the entangler's CNOT runs and the
     pair channels), each a :mod:`ceas.partitions._density` op whose ``slot`` indexes the flattened pair axis.
+    ``node_blocks[l]`` lists the (qpu, qubits) blocks that node noise depolarises after layer l, and
+    ``readout_qpu[o]`` the QPU that measures readout qubit o. ``simulator`` is "density" (exact, n <= 10) or
+    "trajectory" (Monte-Carlo over ``trajectories`` error patterns per node and sample, pure states).
     """
 
     name: str
     spec: CircuitSpec
+    n_qpus: int
     pair_shape: tuple[int, ...]
     program: tuple[tuple[object, ...], ...]
+    node_blocks: tuple[tuple[tuple[int, tuple[int, ...]], ...], ...]
+    readout_qpu: tuple[int, ...]
+    simulator: str
+    trajectories: int
 
     def _check_spec(self, spec: CircuitSpec) -> CircuitSpec:
         if not isinstance(spec, CircuitSpec):
             raise ValidationError(f"spec must be a CircuitSpec, got {type(spec).__name__}")
-        if spec.n_qubits > MAX_DENSITY_QUBITS:
-            raise ValidationError(
-                f"n_qubits must be in [1, {MAX_DENSITY_QUBITS}] for the {self.name}-level scheme "
-                f"(density matrices of 4^n entries per sample), got {spec.n_qubits}"
-            )
         return spec
+
+    def _init_simulator(self, simulator: str, trajectories: int) -> None:
+        self.simulator, self.trajectories = choose_simulator(
+            self.name, self.spec.n_qubits, simulator, trajectories
+        )
 
     @property
     def pairs_per_run(self) -> int:
         """Pairs one run of the circuit consumes."""
         return int(np.prod(self.pair_shape))
 
-    def _run(self, theta: np.ndarray, x: np.ndarray, werner: np.ndarray) -> np.ndarray:
-        """Expectations (M, O) for θ (M, P), x (M, n), pair visibilities (M, S) flattened over pair_shape."""
+    # ---------------------------------------------------------------------------------------------------------
+    # density matrices
+    # ---------------------------------------------------------------------------------------------------------
+    def _run(
+        self, theta: np.ndarray, x: np.ndarray, werner: np.ndarray, node_p: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Expectations (M, O) for θ (M, P), x (M, n), pair visibilities (M, S) flattened over pair_shape and
+        node depolarising strengths (M, K) (None: no node noise)."""
         spec = self.spec
         n, n_layers, dim = spec.n_qubits, spec.n_layers, spec.dim
         th = theta.reshape(-1, n_layers, n, 2)
@@ -265,10 +307,16 @@ class DensityScheme:
                     rho = dm.depolarise(rho, op.qubit, n, werner[:, op.slot])
                 else:
                     rho = dm.remote_cnot_noise(rho, op.control, op.target, n, probs[:, op.slot])
+            if node_p is not None:
+                for qpu, qubits in self.node_blocks[layer]:
+                    rho = dm.block_depolarise(rho, qubits, n, node_p[:, qpu])
         return dm.z_expectations(rho, spec.readout_qubits, n)
 
-    def _batched(self, theta: np.ndarray, x: np.ndarray, werner: np.ndarray) -> np.ndarray:
-        """θ (N, E, P) parameter sets per node, x (N, B, n), werner (N, *pair_shape) -> (N, E, B, O)."""
+    def _batched(
+        self, theta: np.ndarray, x: np.ndarray, werner: np.ndarray, node_p: np.ndarray | None = None
+    ) -> np.ndarray:
+        """θ (N, E, P) parameter sets per node, x (N, B, n), werner (N, *pair_shape), node_p (N, K) or None
+        -> (N, E, B, O)."""
         n_nodes, n_sets, n_params = theta.shape
         n_samples = x.shape[1]
         th = np.broadcast_to(theta[:, :, None, :], (n_nodes, n_sets, n_samples, n_params))
@@ -277,16 +325,132 @@ class DensityScheme:
         ws = np.broadcast_to(ws, (n_nodes, n_sets, n_samples, ws.shape[-1]))
         total = n_nodes * n_sets * n_samples
         th, xs, ws = (a.reshape(total, a.shape[-1]) for a in (th, xs, ws))
+        ps = None
+        if node_p is not None:
+            ps = np.broadcast_to(node_p[:, None, None], (n_nodes, n_sets, n_samples, node_p.shape[1]))
+            ps = ps.reshape(total, -1)
         per_chunk = max(1, CHUNK_BYTES // (16 * self.spec.dim**2))
         out = np.empty((total, self.spec.n_outputs))
         with _blas_single_thread():
             for start in range(0, total, per_chunk):  # chunks bound the memory of one call
                 sl = slice(start, min(start + per_chunk, total))
-                out[sl] = self._run(th[sl], xs[sl], ws[sl])
+                out[sl] = self._run(th[sl], xs[sl], ws[sl], None if ps is None else ps[sl])
         return out.reshape(n_nodes, n_sets, n_samples, -1)
 
-    def expval(self, theta, x, werner=1.0) -> np.ndarray:
-        """Exact readout ⟨Z⟩ of the partitioned circuit.
+    # ---------------------------------------------------------------------------------------------------------
+    # trajectories
+    # ---------------------------------------------------------------------------------------------------------
+    def _layer_cnots(self, layer: int) -> tuple[tuple[int, int], ...]:
+        return tuple(c for op in self.program[layer] if isinstance(op, dm.Permute) for c in op.cnots)
+
+    def _global_factor(self, node_p: np.ndarray | None, n_nodes: int) -> np.ndarray:
+        """Π (1−p) over the node-noise blocks that cover the whole register, shape (N,): global depolarising
+        commutes with every gate and Pauli channel and I/d has ⟨Z⟩ = 0, so it scales ⟨Z⟩ exactly."""
+        factor = np.ones(n_nodes)
+        if node_p is not None:
+            for blocks in self.node_blocks:
+                for qpu, qubits in blocks:
+                    if len(qubits) == self.spec.n_qubits:
+                        factor = factor * (1.0 - node_p[:, qpu])
+        return factor
+
+    def _trajectory_inputs(self, theta: np.ndarray, x: np.ndarray, fx: np.ndarray, fz: np.ndarray):
+        """Gate matrices and initial qubit vectors per unit: (u (U, L, n, 2, 2), RY of the last layer (U, n, 2, 2),
+        v0 (U, S, n, 2)); units are (node, set) or, with re-uploading, (node, set, sample)."""
+        spec = self.spec
+        n, n_layers = spec.n_qubits, spec.n_layers
+        n_nodes, n_sets, _ = theta.shape
+        th = theta.reshape(n_nodes, n_sets, 1, n_layers, n, 2)
+        ry = th[..., 0] + x[:, None, :, None, :] if spec.reupload else th[..., 0]
+        rz = np.broadcast_to(th[..., 1], ry.shape)
+        u = local_unitary(ry, rz)  # (N, E, Bu, L, n, 2, 2), Bu = B with re-uploading, else 1
+        fx0, fz0 = fx[..., 0, :].copy(), fz[..., 0, :].copy()  # frame 0, pulled back through layer 0's CNOTs
+        propagate(fx0, fz0, self._layer_cnots(0), reverse=True)
+        enc = None if spec.reupload else x[:, None, :, None, :]
+        v0 = initial_vectors(u[:, :, :, None, 0], enc, fx0[:, None], fz0[:, None])  # (N, E, B, T, n, 2)
+        n_units = n_nodes * n_sets * u.shape[2]
+        ry_last = ry_matrix(ry[..., n_layers - 1, :]).reshape(n_units, n, 2, 2)
+        v0 = np.broadcast_to(v0, (n_nodes, n_sets, *v0.shape[2:]))
+        return (
+            u.reshape(n_units, n_layers, n, 2, 2),
+            ry_last,
+            v0.reshape(n_units, -1, n, 2),
+        )
+
+    def _trajectory_samples(
+        self,
+        theta: np.ndarray,
+        x: np.ndarray,
+        werner: np.ndarray,
+        node_p: np.ndarray | None,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """⟨Z⟩ of every trajectory: θ (N, E, P), x (N, B, n), werner (N, *pair_shape), node_p (N, K) or None ->
+        (N, E, B, T, O). The T error patterns of a (node, sample) are drawn once and shared by its E sets."""
+        spec = self.spec
+        n, n_layers, n_out = spec.n_qubits, spec.n_layers, spec.n_outputs
+        n_nodes, n_sets, _ = theta.shape
+        n_samples, n_traj = x.shape[1], self.trajectories
+        mix = werner_pauli_mixture(werner.reshape(n_nodes, -1))  # (N, S_pairs, 4)
+        fx, fz = sample_frames(
+            self.program, self.node_blocks, n, teleport_error_probs(mix),
+            remote_cnot_error_probs(mix), node_p, (n_nodes, n_samples, n_traj), rng,
+        )  # fmt: skip
+        u, ry_last, v0 = self._trajectory_inputs(theta, x, fx, fz)
+        n_units, n_states = v0.shape[:2]
+        full = (n_nodes, n_sets, n_samples, n_traj, n_layers, n)
+        mid = n_layers >= 3  # frames applied between layers exist only then
+        fxm = np.broadcast_to(fx[:, None], full).reshape(n_units, n_states, n_layers, n) if mid else fx
+        fzm = np.broadcast_to(fz[:, None], full).reshape(n_units, n_states, n_layers, n) if mid else fz
+        cnots = [self._layer_cnots(layer) for layer in range(n_layers)]
+        inverses = tuple(cnot_permutation(n, c).argsort() for c in cnots)
+        signs = z_signs(n)[cnot_permutation(n, cnots[-1])][:, list(spec.readout_qubits)]
+        per_state = 16 * spec.dim
+        s_chunk = min(n_states, max(1, TRAJECTORY_CHUNK_BYTES // per_state))
+        u_chunk = max(1, TRAJECTORY_CHUNK_BYTES // (per_state * s_chunk))
+        out = np.empty((n_units, n_states, n_out))
+        with _blas_single_thread():
+            for a in range(0, n_units, u_chunk):  # chunks bound the memory of one call
+                for b in range(0, n_states, s_chunk):
+                    us, ss = slice(a, a + u_chunk), slice(b, b + s_chunk)
+                    out[us, ss] = evolve(
+                        u[us], ry_last[us], v0[us, ss], fxm[us, ss] if mid else fxm,
+                        fzm[us, ss] if mid else fzm, inverses, signs,
+                    )  # fmt: skip
+        out = out.reshape(n_nodes, n_sets, n_samples, n_traj, n_out)
+        if n_layers >= 2:  # the last layer's frame flips ⟨Z_q⟩ where it has X or Y on q
+            flips = fx[..., n_layers - 1, list(spec.readout_qubits)]  # (N, B, T, O)
+            out = out * np.where(flips, -1.0, 1.0)[:, None]
+        return out * self._global_factor(node_p, n_nodes)[:, None, None, None, None]
+
+    # ---------------------------------------------------------------------------------------------------------
+    # public interface
+    # ---------------------------------------------------------------------------------------------------------
+    def _check_call(self, theta, x, werner, noise, rng):
+        """Checked (θ (N, P), x (N, B, n), werner (N, *pair_shape), noise or None, rng or None)."""
+        theta, x = check_inputs(self.spec, theta, x)
+        w = check_werner(werner, theta.shape[0], self.pair_shape)
+        noise = check_noise(noise, theta.shape[0], self.n_qpus)
+        if self.simulator == "trajectory" and not isinstance(rng, np.random.Generator):
+            raise ValidationError(
+                "rng must be a numpy.random.Generator: the trajectory simulator (n_qubits = "
+                f"{self.spec.n_qubits}) draws its error patterns from it, got {type(rng).__name__}"
+            )
+        return theta, x, w, noise, rng
+
+    def _expvals(self, sets: np.ndarray, x, w, noise: PlacementNoise | None, rng) -> np.ndarray:
+        """(N, E, B, O) at the parameter sets (N, E, P) on checked inputs, node noise and readout included."""
+        node_p = None if noise is None else noise.depolarizing
+        if self.simulator == "trajectory":
+            e = self._trajectory_samples(sets, x, w, node_p, rng).mean(axis=3)
+        else:
+            e = self._batched(sets, x, w, node_p)
+        if noise is not None:
+            e = e * readout_factor(noise, self.readout_qpu)[:, None, None, :]
+        return e
+
+    def expval(self, theta, x, werner=1.0, *, noise: PlacementNoise | None = None, rng=None) -> np.ndarray:
+        """Readout ⟨Z⟩ of the partitioned circuit: exact (density) or the mean over trajectories.
 
         Parameters
         ----------
@@ -296,41 +460,89 @@ class DensityScheme:
             Input angles, radians.
         werner : float or array_like broadcastable to (N, *pair_shape)
             Visibility in [0, 1] of each pair a run consumes (1 = perfect pairs).
+        noise : PlacementNoise, optional
+            Node noise, shape (N, K = n_qpus); None: noiseless QPUs.
+        rng : numpy.random.Generator
+            Required with the trajectory simulator (error patterns); unused by the density simulator.
 
         Returns
         -------
         ndarray, shape (N, B, O)
         """
-        theta, x = check_inputs(self.spec, theta, x)
-        w = check_werner(werner, theta.shape[0], self.pair_shape)
-        return self._batched(theta[:, None, :], x, w)[:, 0]
+        theta, x, w, noise, rng = self._check_call(theta, x, werner, noise, rng)
+        return self._expvals(theta[:, None, :], x, w, noise, rng)[:, 0]
+
+    def shifted_expvals(
+        self, theta, x, werner=1.0, *, noise: PlacementNoise | None = None, rng=None
+    ) -> np.ndarray:
+        """Expectations at :func:`shifted_thetas` (θ, θ + π/2·e_p, θ − π/2·e_p) before any shot sampling.
+
+        Exact with the density simulator; with trajectories each is the mean over the same ``trajectories``
+        error patterns per (node, sample) for all 2P + 1 sets (common random numbers). Arguments as in
+        :meth:`expval`.
+
+        Returns
+        -------
+        ndarray, shape (N, 2P+1, B, O)
+        """
+        theta, x, w, noise, rng = self._check_call(theta, x, werner, noise, rng)
+        return self._expvals(shifted_thetas(theta), x, w, noise, rng)
 
     def expval_and_jacobian(
-        self, theta, x, werner=1.0, *, shots: int | None = None, rng=None
+        self,
+        theta,
+        x,
+        werner=1.0,
+        *,
+        shots: int | None = None,
+        rng=None,
+        noise: PlacementNoise | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Expectations and their Jacobian by the two-term parameter-shift rule.
 
         The rule is exact for the noisy circuit too: every parameter enters through one gate
-        exp(-iθP/2) and the pair channels do not depend on θ.
+        exp(-iθP/2) and neither the pair channels nor the node noise depend on θ.
 
         Parameters
         ----------
-        theta, x, werner
+        theta, x, werner, noise
             As in :meth:`expval`.
         shots : int or None
-            S >= 1 runs per expectation (2P + 1 per sample); None gives exact values.
+            S >= 1 runs per expectation (2P + 1 per sample); None gives the expectations of
+            :meth:`shifted_expvals` themselves.
         rng : numpy.random.Generator
-            Required when ``shots`` is set.
+            Required when ``shots`` is set or with the trajectory simulator (patterns first, then shots).
 
         Returns
         -------
         E : ndarray, shape (N, B, O)
         J : ndarray, shape (N, B, O, P)
         """
-        theta, x = check_inputs(self.spec, theta, x)
-        w = check_werner(werner, theta.shape[0], self.pair_shape)
         if shots is not None:
             positive_int("shots", shots)
             generator("rng", rng)
-        e_all = self._batched(shifted_thetas(theta), x, w)
+        e_all = self.shifted_expvals(theta, x, werner, noise=noise, rng=rng)
         return shift_rule(e_all, self.spec.n_params, shots, rng)
+
+    def contraction(self, noise: PlacementNoise) -> np.ndarray:
+        """Factor (N, O) by which node noise scales each readout ⟨Z⟩: Π over the layers and the node-noise
+        blocks holding the readout qubit of (1 − p_block), times (1 − 2r) of the QPU measuring it.
+
+        Exact at the unitary level (global depolarising commutes with everything). At the circuit level this is a
+        first-order calibration only: a QPU's local depolarising does not commute with the entangler, and errors
+        on other QPUs' qubits reach the readout qubit through the CNOTs (see docs/partitions.md)."""
+        if not isinstance(noise, PlacementNoise):
+            raise ValidationError(f"noise must be a PlacementNoise, got {type(noise).__name__}")
+        noise = check_noise(noise, noise.n_nodes, self.n_qpus)
+        p = noise.depolarizing
+        factor = np.ones((noise.n_nodes, self.spec.n_outputs))
+        for blocks in self.node_blocks:
+            for qpu, qubits in blocks:
+                held = np.isin(self.spec.readout_qubits, qubits)
+                factor = factor * np.where(held, 1.0 - p[:, qpu : qpu + 1], 1.0)
+        return factor * readout_factor(noise, self.readout_qpu)
+
+
+def readout_factor(noise: PlacementNoise, readout_qpu: tuple[int, ...]) -> np.ndarray:
+    """(1 − 2r) of the QPU measuring each readout qubit, shape (N, O)."""
+    return 1.0 - 2.0 * noise.readout_error[:, list(readout_qpu)]

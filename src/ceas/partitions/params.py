@@ -4,7 +4,7 @@ cross-field limits that depend on the circuit (blocks <= L, qubits per QPU <= n)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -53,6 +53,12 @@ class PartitionParams(BaseModel):
         ge=1,
         le=24,
         description="[D] circuit-level: qubits per QPU; 2 splits the default 4-qubit register over 2 QPUs",
+    )
+    placement: Literal["contiguous", "min-cut"] = Field(
+        "contiguous",
+        description="circuit-level: which QPU holds each qubit; contiguous blocks of qubits_per_qpu, or the "
+        "assignment with the fewest entangler CNOTs across QPUs (min-cut; the same as contiguous for ring and "
+        "linear entanglers)",
     )
 
 

@@ -1,0 +1,224 @@
+"""Pure-state Monte-Carlo ("trajectory") kernels for the partitioned circuits, for registers too wide for density
+matrices.
+
+Every channel of the split circuits is a Pauli mixture, so a run is the ideal circuit with a random Pauli string
+inserted at each channel. The strings of one layer are pushed through the rest of that layer's CNOTs (Cliffords:
+X_c → X_cX_t, Z_t → Z_cZ_t) into one *frame* per layer, a Pauli string (x, z bits) acting after the layer:
+
+* frame 0 is pulled back through layer 0's CNOTs onto the product state V(x) and layer-0 rotations (so it costs
+  nothing: it permutes / negates the components of each qubit's 2-vector);
+* frames 1 … L−2 are applied to the state between layers (one gather and a sign);
+* frame L−1 (L >= 2) only flips the sign of the measured ⟨Z_q⟩ where it has an X or Y on q.
+
+Global phases are dropped (a trajectory is a pure state). Layer l's CNOTs are one shared basis permutation; the
+last layer's permutation and its RZ rotations (diagonal before a Z measurement) are folded into the readout.
+
+States are laid out as (U, D, S): U *units* share their gate matrices (a node's shifted parameter set, and with
+re-uploading a sample), S states per unit (samples × trajectories), D = 2^n amplitudes with wire 0 the most
+significant bit. The rotations of a qubit group are then one GEMM per unit with S·2^(n−g−start) columns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ceas.qnn.circuit import z_signs
+from ceas.qnn.gates import kron_chain
+
+# Qubits per group matrix of the rotations: fewer flops per amplitude than larger groups, long enough GEMMs.
+GROUP = 4
+
+
+def pauli_bits(n: int) -> np.ndarray:
+    """Bit weights of the wires: 2^(n−1−q), shape (n,) int64 (wire 0 most significant)."""
+    return (1 << (n - 1 - np.arange(n))).astype(np.int64)
+
+
+def propagate(fx: np.ndarray, fz: np.ndarray, cnots, reverse: bool = False) -> None:
+    """Conjugate the Pauli frames (x bits ``fx``, z bits ``fz``, both (..., n) bool) by the CNOT list, in place.
+
+    CNOT(c→t) maps X_c → X_cX_t and Z_t → Z_cZ_t (X_t, Z_c unchanged). ``reverse`` walks the list backwards,
+    which pulls a frame from after the CNOTs to before them (each CNOT is its own inverse)."""
+    for c, t in reversed(cnots) if reverse else cnots:  # loop over gates, not data
+        fx[..., t] ^= fx[..., c]
+        fz[..., c] ^= fz[..., t]
+
+
+def product_columns(vecs: np.ndarray) -> np.ndarray:
+    """⊗_q vecs[u, s, q] as columns: (U, S, n, 2) -> (U, D, S), first qubit most significant."""
+    out = np.ascontiguousarray(vecs[:, :, 0, :].transpose(0, 2, 1))
+    for q in range(1, vecs.shape[2]):
+        v = vecs[:, :, q, :].transpose(0, 2, 1)  # (U, 2, S)
+        out = (out[:, :, None, :] * v[:, None, :, :]).reshape(out.shape[0], -1, out.shape[2])
+    return out
+
+
+def apply_groups(psi: np.ndarray, u: np.ndarray, real: bool = False) -> np.ndarray:
+    """ψ → (⊗_q u_q)ψ, one (2^g × 2^g) group matrix per unit and qubit group; psi (U, D, S), u (U, n, 2, 2).
+
+    ``real`` (u real): the product runs on the interleaved float view of ψ (half the flops of a complex GEMM)."""
+    n_units, dim, n_states = psi.shape
+    n = u.shape[1]
+    for start in range(0, n, GROUP):  # loop over qubit groups (n/4 of them), each a batched GEMM
+        g = min(GROUP, n - start)
+        k = kron_chain(u[:, start : start + g])  # (U, G, G)
+        if real:
+            view = psi.view(np.float64).reshape(n_units, 2**start, 2**g, -1)
+            out = np.matmul(k.real[:, None], view)
+            psi = out.reshape(n_units, dim, 2 * n_states).view(np.complex128)
+        else:
+            view = psi.reshape(n_units, 2**start, 2**g, -1)
+            psi = np.matmul(k[:, None], view).reshape(n_units, dim, n_states)
+    return psi
+
+
+def apply_frame(psi: np.ndarray, fx: np.ndarray, fz: np.ndarray) -> np.ndarray:
+    """ψ → Z^z X^x ψ per state: out[u, j, s] = (−1)^{|j ∧ z|} ψ[u, j ⊕ x, s]; fx, fz (U, S, n) bool."""
+    n_units, dim, n_states = psi.shape
+    n = fx.shape[-1]
+    xmask = fx.astype(np.int64) @ pauli_bits(n)  # (U, S)
+    idx = np.arange(dim)[None, :, None] ^ xmask[:, None, :]
+    out = np.take_along_axis(psi, idx, axis=1)
+    if fz.any():
+        bits = (1.0 - z_signs(n)) / 2.0  # (D, n) bit of wire q in index j
+        parity = np.matmul(bits, fz.astype(np.float64).transpose(0, 2, 1))  # (U, D, S)
+        out *= 1.0 - 2.0 * (parity % 2.0)
+    return out
+
+
+def evolve(
+    u: np.ndarray,
+    ry_last: np.ndarray | None,
+    v0: np.ndarray,
+    fx: np.ndarray,
+    fz: np.ndarray,
+    inverses: tuple[np.ndarray, ...],
+    signs: np.ndarray,
+) -> np.ndarray:
+    """⟨Z⟩ per state of one chunk of units and states.
+
+    Parameters
+    ----------
+    u : ndarray, shape (U, L, n, 2, 2)
+        Local rotations RZ·RY per unit and layer (layer 0 and the last layer are not read).
+    ry_last : ndarray, shape (U, n, 2, 2), real, or None
+        RY of the last layer (its RZ does not change Z-basis statistics); None when L = 1.
+    v0 : ndarray, shape (U, S, n, 2)
+        Each qubit's state after V(x), layer-0 rotations and frame 0 pulled back through layer 0's CNOTs.
+    fx, fz : ndarray, shape (U, S, L, n) bool
+        Frames at the end of each layer (only 1 … L−2 are read here).
+    inverses : tuple of ndarray (D,)
+        Inverse basis permutation of each layer's CNOTs.
+    signs : ndarray, shape (D, O)
+        z_q(c[k]) for the readout qubits, c the last layer's CNOT permutation.
+
+    Returns
+    -------
+    ndarray, shape (U, S, O)
+    """
+    n_layers = len(inverses)
+    psi = product_columns(v0)
+    for layer in range(1, n_layers):  # loop over layers of the circuit
+        psi = np.take(psi, inverses[layer - 1], axis=1)
+        if layer >= 2:
+            psi = apply_frame(psi, fx[:, :, layer - 1], fz[:, :, layer - 1])
+        if layer < n_layers - 1:
+            psi = apply_groups(psi, u[:, layer])
+        else:
+            psi = apply_groups(psi, ry_last, real=True)
+    probs = psi.real**2 + psi.imag**2  # (U, D, S)
+    return np.matmul(probs.transpose(0, 2, 1), signs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# error patterns: one frame per (node, sample, trajectory) and layer, shared by every shifted parameter set
+# ---------------------------------------------------------------------------------------------------------------
+# Pauli (x, z) bits of the teleportation errors (I, X, Y, Z) and of the remote-CNOT errors (II, IX, ZI, ZX) on
+# (control, target): rows are errors, columns (x, z) of the one qubit / (x_c, z_c, x_t, z_t).
+_TELEPORT_XZ = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=bool)
+_REMOTE_XZ = np.array([[0, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 1, 1, 0]], dtype=bool)
+
+
+def _draw(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One categorical draw per row of ``probs`` (..., 4) -> error index (...), int."""
+    u = rng.random(probs.shape[:-1])
+    return (u[..., None] >= np.cumsum(probs, axis=-1)[..., :-1]).sum(axis=-1)
+
+
+def sample_frames(
+    program,
+    node_blocks,
+    n: int,
+    teleport: np.ndarray,
+    remote: np.ndarray,
+    node_p: np.ndarray | None,
+    shape: tuple[int, int, int],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random Pauli frames at the end of every layer.
+
+    Parameters
+    ----------
+    program : tuple over layers of tuples of :mod:`ceas.partitions._density` ops
+        Permute (its ``cnots``), Depolarise (teleportation error on ``qubit``), RemoteCNOTNoise.
+    node_blocks : tuple over layers of tuples of (qpu, qubits)
+        Node depolarising after the layer, sampled here only for blocks narrower than the register.
+    n : int
+    teleport, remote : ndarray, shape (N, S_pairs, 4)
+        Error probabilities of every pair slot (teleportation I/X/Y/Z, remote CNOT II/IX/ZI/ZX).
+    node_p : ndarray, shape (N, K), or None
+    shape : (N, B, T)
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    fx, fz : ndarray, shape (N, B, T, L, n) bool
+    """
+    n_nodes, n_samples, n_traj = shape
+    fx = np.zeros((*shape, len(program), n), dtype=bool)
+    fz = np.zeros_like(fx)
+    full = set(range(n))
+    for layer, ops in enumerate(program):  # loop over the circuit's channels, each vectorised over states
+        lx, lz = fx[..., layer, :], fz[..., layer, :]
+        for op in ops:
+            if hasattr(op, "cnots"):
+                propagate(lx, lz, op.cnots)
+            elif hasattr(op, "qubit"):
+                probs = np.broadcast_to(teleport[:, None, None, op.slot], (*shape, 4))
+                err = _TELEPORT_XZ[_draw(probs, rng)]
+                lx[..., op.qubit] ^= err[..., 0]
+                lz[..., op.qubit] ^= err[..., 1]
+            else:
+                probs = np.broadcast_to(remote[:, None, None, op.slot], (*shape, 4))
+                err = _REMOTE_XZ[_draw(probs, rng)]
+                lx[..., op.control] ^= err[..., 0]
+                lz[..., op.control] ^= err[..., 1]
+                lx[..., op.target] ^= err[..., 2]
+                lz[..., op.target] ^= err[..., 3]
+        if node_p is None:
+            continue
+        for qpu, qubits in node_blocks[layer]:
+            if set(qubits) == full:
+                continue  # global depolarising: an exact factor (see the scheme), not sampled
+            hit = rng.random(shape) < node_p[:, None, None, qpu]
+            bits = rng.integers(0, 2, (*shape, len(qubits), 2)).astype(bool) & hit[..., None, None]
+            lx[..., list(qubits)] ^= bits[..., 0]
+            lz[..., list(qubits)] ^= bits[..., 1]
+    return fx, fz
+
+
+def initial_vectors(
+    u0: np.ndarray, x: np.ndarray | None, fx0: np.ndarray, fz0: np.ndarray
+) -> np.ndarray:
+    """Each qubit's 2-vector after V(x), the layer-0 rotations and the pulled-back frame 0.
+
+    u0 (..., n, 2, 2) layer-0 rotations; x (..., n) or None (re-uploading: the encoding is inside u0 and the
+    start is |0⟩); fx0, fz0 (..., n) bool, broadcast against the rest. Returns (..., n, 2) complex."""
+    if x is None:
+        v = u0[..., :, 0]
+    else:
+        half = x / 2.0
+        v = np.einsum("...ij,...j->...i", u0, np.stack([np.cos(half), np.sin(half)], axis=-1))
+    # Z^z X^x on each qubit (global phase dropped): X swaps the components, Z negates the second
+    v = np.where(fx0[..., None], v[..., ::-1], v)
+    return v * np.where(fz0, -1.0, 1.0)[..., None] ** np.array([0, 1])
