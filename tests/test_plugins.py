@@ -25,6 +25,7 @@ PLUGIN = textwrap.dedent(
     from ceas.network.topology import register_topology, star_topology
     from ceas.partitions import register_scheme
     from ceas.partitions.data_level import DataLevel
+    from ceas.partitions.noise import PlacementNoise
     from ceas.qnn.circuit import Entangler, register_entangler
     from ceas.scheduling import make_policy, register_policy
     from ceas.security import register_attack
@@ -107,6 +108,32 @@ PLUGIN = textwrap.dedent(
             scheme = cls(spec)
             scheme.copies = copies
             return scheme
+
+
+    @register_scheme("two-halves")
+    class TwoHalves(DataLevel):
+        """A toy split: two QPUs, the first holding the first half of the parameters; no pairs between them (each
+        runs the whole circuit under the first QPU's noise)."""
+
+        name = "two-halves"
+        n_qpus = 2
+
+        def __init__(self, spec):
+            super().__init__(spec)
+            self.parameter_owner = (np.arange(spec.n_params) >= spec.n_params // 2).astype(int)
+
+        @classmethod
+        def from_params(cls, params, spec):
+            return cls(spec)
+
+        def _first(self, noise):
+            return None if noise is None else PlacementNoise(noise.depolarizing[:, :1], noise.readout_error[:, :1])
+
+        def shifted_expvals(self, theta, x, werner=1.0, *, noise=None, rng=None):
+            return super().shifted_expvals(theta, x, werner, noise=self._first(noise), rng=rng)
+
+        def contraction(self, noise):
+            return super().contraction(self._first(noise))
     '''
 )
 
@@ -205,6 +232,24 @@ def test_a_partition_scheme_plugin_registers_and_validates(plugin_module, capsys
         match=r"partitions.scheme_params.copies: 9 is not allowed; allowed: integer in \[1, 8\]",
     ):
         PartitionParams(scheme="data-copy", scheme_params={"copies": 9})
+
+
+def test_a_partition_scheme_plugin_trains_through_the_broker(plugin_module, capsys):
+    """A split scheme written outside the package (two QPUs per replica, one block each) trains end to end: the
+    broker groups the nodes into its replicas and reduces each block among its replicas."""
+    out_dir = plugin_module / "runs"
+    argv = ["run", "paper", "-q", "--plugin", "myplugins", "--set", f'run.out_dir="{out_dir}"',
+            "--set", "run.name=halves"]  # fmt: skip
+    for item in [*TINY, "run.rounds=3", "scheduling.participants=2", "partitions.scheme=two-halves",
+                 "broker.payload=classical", "security.byzantine_fraction=0"]:  # fmt: skip
+        argv += ["--set", item]
+    code, _out, err = _cli(capsys, *argv)
+    assert code == 0, err
+    from ceas.experiment import store
+
+    rows = store.read_metrics(out_dir / "halves" / store.METRICS)
+    assert [r["replicas"] for r in rows] == [2, 2, 2] and [r["participants"] for r in rows] == [4, 4, 4]
+    assert all(r["circuit_pairs"] == 0 and np.isfinite(r["train_loss"]) and r["grad_norm"] > 0 for r in rows)
 
 
 def test_plugin_hyperparameters_are_checked_in_the_config_style(plugin_module, capsys):

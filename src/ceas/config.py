@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ceas._validate import _field_at, _short, allowed, format_error, unknown_name
 from ceas.consensus.params import ConsensusParams
-from ceas.errors import ConfigError
+from ceas.errors import ConfigError, ValidationError
 from ceas.network.params import NetworkParams
+from ceas.partitions.params import PartitionParams
 from ceas.qnn.params import QNNParams
 from ceas.scheduling.params import SchedulingParams
 from ceas.scheduling.policies.value_iteration import exact_size_error
@@ -207,6 +208,7 @@ class RunConfig(_Section):
     consensus: ConsensusParams = ConsensusParams()
     security: SecurityParams = SecurityParams()
     broker: BrokerSection = BrokerSection()
+    partitions: PartitionParams = PartitionParams()
 
     @model_validator(mode="before")
     @classmethod
@@ -274,11 +276,18 @@ class RunConfig(_Section):
                 f"data.classes: {self.data.classes} is not allowed; allowed: at most model.n_qubits = "
                 f"{self.model.n_qubits} classes (one <Z> per class)"
             )
+        _partition_mode(self)
         return self
 
     def digest(self) -> str:
-        """SHA-256 of the canonical JSON form; a checkpoint is only resumed under the same digest."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """SHA-256 of the canonical JSON form; a checkpoint is only resumed under the same digest.
+
+        A ``[partitions]`` section left at its default is not part of the form, so the digests of data-level runs
+        (and the grid results stored under them) are those from before the section existed."""
+        data = self.model_dump(mode="json")
+        if self.partitions == PartitionParams():
+            del data["partitions"]
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
 
@@ -414,6 +423,58 @@ def _agreement_mode(cfg: RunConfig, default: RunConfig, attacks: Any) -> None:
         _refuse("security.byzantine_fraction", cfg.security.byzantine_fraction,
                 "consensus.trusted_broker = false",
                 "[0, 1/3) (agreement needs n > 3f among the round's agreeing nodes)")  # fmt: skip
+
+
+def _partition_mode(cfg: RunConfig) -> None:
+    """Settings of the split-circuit schemes (``partitions.scheme`` other than "data", SPEC §7, Fig. 1b-c): each
+    replica of the circuit occupies K QPUs and trains through the broker; the scheme's own settings only where they
+    apply."""
+    part, default = cfg.partitions, RunConfig.model_construct().partitions
+    own = {"unitary": ("blocks",), "circuit": ("qubits_per_qpu", "placement")}
+    for name in ("blocks", "qubits_per_qpu", "placement"):
+        if part.scheme not in (*own, "data") or name in own.get(part.scheme, ()):
+            continue  # a plugin scheme may read the built-in fields in its from_params
+        if getattr(part, name) != getattr(default, name):
+            owner = next(k for k, v in own.items() if name in v)
+            _refuse(f"partitions.{name}", getattr(part, name), f"partitions.scheme = {part.scheme!r}",
+                    f"{getattr(default, name)!r}, the default (only the {owner}-level scheme reads it)")  # fmt: skip
+    if part.scheme == "data":
+        for name in ("simulator", "trajectories"):
+            if hasattr(part, name) and getattr(part, name) != getattr(default, name):
+                _refuse(f"partitions.{name}", getattr(part, name), "partitions.scheme = 'data'",
+                        f"{getattr(default, name)!r}, the default (the data-level scheme runs the pure-state "
+                        "simulator)")  # fmt: skip
+        return
+    needs = f"partitions.scheme = {part.scheme!r}"
+    if not cfg.broker.enabled:
+        _refuse("broker.enabled", False, needs, "true (split circuits train through the broker and the network)")
+    if cfg.training.shots is None:
+        _refuse("training.shots", "none", needs,
+                "an integer >= 1 (every shot of a split circuit consumes fresh pairs: the demand counts shots)")  # fmt: skip
+    if cfg.broker.payload != "classical":
+        _refuse("broker.payload", cfg.broker.payload, needs,
+                "'classical' (each QPU sends its block's gradient authenticated; quantum payloads of split "
+                "gradients are not modelled)")  # fmt: skip
+    if cfg.scheduling.policy == "value-iteration":
+        _refuse("scheduling.policy", cfg.scheduling.policy, needs,
+                "a policy that schedules replicas (the value-iteration instance is per node)")  # fmt: skip
+    if not cfg.consensus.trusted_broker:
+        _refuse("consensus.trusted_broker", False, needs,
+                "true (agreement without a trusted broker is per node, not per block)")  # fmt: skip
+    from ceas.partitions import scheme_from_params
+
+    _, n_classes = _dataset_shape(cfg.data.dataset)
+    classes = len(cfg.data.classes) if cfg.data.classes is not None else n_classes
+    try:
+        k = scheme_from_params(part, cfg.model.circuit(classes)).n_qpus
+    except ValidationError as err:
+        raise ValueError(f"partitions: {err}") from None
+    if cfg.training.nodes % k:
+        _refuse("training.nodes", cfg.training.nodes, f"{needs} ({k} QPUs per replica)",
+                f"a multiple of {k} (the nodes form replicas of {k} QPUs)")  # fmt: skip
+    if cfg.scheduling.participants > cfg.training.nodes // k:
+        _refuse("scheduling.participants", cfg.scheduling.participants, f"{needs} ({k} QPUs per replica)",
+                f"integer in [1, {cfg.training.nodes // k}] (with a split circuit it counts replicas of {k} QPUs)")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ def account(
         "utilisation": float(utilisation),
         "pairs_held": int(state.network.view().held.sum()),
     }
+    if plan.circuit is not None:
+        row.update(_circuit_metrics(ctx, state, plan))
     if ctx.channels.multi.any():
         swap = supply.swap
         row.update(
@@ -110,3 +112,24 @@ def _utilisation(
     if not tot["generated"]:
         return 0.0
     return (tot["used"] + key_share * tot["key_pairs"]) / tot["generated"]
+
+
+def _circuit_metrics(ctx: BrokerContext, state: BrokerState, plan: RoundPlan) -> dict[str, Any]:
+    """A split circuit's round (:mod:`ceas.broker.circuit_pairs`): QPU-QPU pairs used and their mean fidelity, link
+    pairs heralded for them, the replicas that ran and the round's duration (τ or the slowest replica's circuit runs,
+    whichever is longer); the run's totals grow by the same counts."""
+    c, tot = plan.circuit, state.totals
+    pairs = int(c.pairs.sum())
+    tot["circuit_pairs"] += pairs
+    tot["circuit_generated"] += c.generated
+    tot["circuit_runs"] += c.runs * int(plan.replicas.size)
+    circuit_s = float(c.time_s.max()) if c.time_s.size else 0.0
+    return {
+        "replicas": int(plan.replicas.size),
+        "circuit_runs": int(c.runs * plan.replicas.size),
+        "circuit_pairs": pairs,
+        "circuit_pairs_generated": int(c.generated),
+        "circuit_fidelity": c.fidelity_sum / pairs if pairs else math.nan,
+        "circuit_time_s": circuit_s,
+        "round_time_s": max(float(ctx.cfg.scheduling.round_s), circuit_s),
+    }

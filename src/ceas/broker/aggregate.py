@@ -55,20 +55,55 @@ def aggregate(
         return Aggregate(update=None, weights=np.zeros(0), accepted=accepted)
     phi, verified = verified_phi(ctx, state, plan, replies)
     accepted &= verified
-    result = ctx.aggregation.aggregate(
-        delivered.received, phi, accepted=accepted, reasons=delivered.reasons
-    )
+    if ctx.replicas is None:
+        result = ctx.aggregation.aggregate(
+            delivered.received, phi, accepted=accepted, reasons=delivered.reasons
+        )
+        if result.update is not None and result.accepted.any():
+            ok = result.accepted
+            state.trust.update(part[ok], delivered.received[ok], result.update)
+    else:
+        result = _by_block(ctx, state, plan, delivered, phi, accepted)
     ok = result.accepted
     state.phi[part] = np.where(phi > 0, phi, state.phi[part])
     state.phi_visibility[part] = np.where(
         plan.visibility > 0, np.clip(plan.visibility, 1e-6, 1), state.phi_visibility[part]
     )
-    if result.update is not None and ok.any():
-        state.trust.update(part[ok], delivered.received[ok], result.update)
     missed = np.array([delivered.reasons.get(i) in NETWORK_MISSES for i in range(m)], bool)
     if (~ok & ~missed).any():
         state.trust.penalize(part[~ok & ~missed])
     return Aggregate(update=result.update, weights=result.weights, accepted=accepted)
+
+
+def _by_block(
+    ctx: BrokerContext,
+    state: BrokerState,
+    plan: RoundPlan,
+    delivered: Transport,
+    phi: np.ndarray,
+    accepted: np.ndarray,
+) -> Aggregate:
+    """Layer-wise consensus of a split circuit (:mod:`ceas.broker.replicas`): the replies of QPU i of every running
+    replica are reduced by the rule on QPU i's parameters only, and trust moves per block. A block no reply survived
+    for is not updated (zero); when no block has an update, no step is taken."""
+    part, reps = plan.participants, ctx.replicas
+    position = reps.position(part)
+    update, any_update = np.zeros(ctx.n_params), False
+    weights, ok = np.zeros(part.size), np.zeros(part.size, bool)
+    for i in range(reps.k):
+        rows, cols = np.flatnonzero(position == i), reps.owned(i)
+        if not rows.size or not cols.size:
+            continue
+        reasons = {j: delivered.reasons[r] for j, r in enumerate(rows) if r in delivered.reasons}
+        sub = ctx.aggregation.aggregate(
+            delivered.received[np.ix_(rows, cols)], phi[rows], accepted=accepted[rows], reasons=reasons
+        )
+        weights[rows], ok[rows] = sub.weights, sub.accepted
+        if sub.update is not None and sub.accepted.any():
+            update[cols], any_update = sub.update, True
+            took = rows[sub.accepted]
+            state.trust.update(part[took], delivered.received[np.ix_(took, cols)], sub.update)
+    return Aggregate(update=update if any_update else None, weights=weights, accepted=ok)
 
 
 def verified_phi(

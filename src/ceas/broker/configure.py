@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ceas.broker.channels import serve
+from ceas.broker.circuit_pairs import CircuitSupply, supply_circuit_pairs
+from ceas.broker.replicas import expand_decision
 from ceas.broker.setup import TAG_BITS, BrokerContext, BrokerState
 from ceas.network.qkd import bbm92
 from ceas.scheduling.views import PURPOSES, Decision, InventoryView, NodeView
@@ -103,6 +105,11 @@ class RoundPlan:
         ledger visibility the broker rescales a payload by.
     complete : (m,) bool
         Whether each participant's payload pairs cover its whole payload (always true for classical payloads).
+    circuit : CircuitSupply or None
+        With a split-circuit scheme: the QPU-QPU pairs of the running replicas (:mod:`ceas.broker.circuit_pairs`),
+        in the order of :attr:`replicas`; None for the data-level scheme.
+    replicas : (R,) int
+        The running replicas, sorted (empty for the data-level scheme).
     """
 
     round: int
@@ -112,6 +119,8 @@ class RoundPlan:
     payload_werner: tuple[np.ndarray, ...]
     visibility: np.ndarray
     complete: np.ndarray
+    circuit: CircuitSupply | None = None
+    replicas: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def m(self) -> int:
@@ -124,6 +133,8 @@ def configure(
     """Phase 1 of round ``t``: views, the policy's decision, the network's execution of it (module docstring)."""
     inventory, nodes = views(ctx, state, t)
     decision = ctx.policy(inventory, nodes, rng)
+    if ctx.replicas is not None:
+        decision = expand_decision(decision, ctx.replicas)
     aside = None
     if not ctx.cfg.consensus.trusted_broker:
         decision, aside = _with_agreement_key(ctx, state, decision)
@@ -135,6 +146,12 @@ def configure(
         visibility = np.array([w.mean() if w.size else 0.0 for w in werner])
     else:
         complete, visibility = np.ones(participants.size, bool), np.ones(participants.size)
+    circuit, running = None, np.zeros(0, np.int64)
+    if ctx.replicas is not None:
+        running = np.unique(ctx.replicas.replica(participants))
+        circuit = supply_circuit_pairs(
+            ctx.scheme, ctx.channels, ctx.replicas.members[running], circuit_runs(ctx), rng
+        )
     return RoundPlan(
         round=t,
         decision=decision,
@@ -143,7 +160,15 @@ def configure(
         payload_werner=werner,
         visibility=visibility,
         complete=complete,
+        circuit=circuit,
+        replicas=running,
     )
+
+
+def circuit_runs(ctx: BrokerContext) -> int:
+    """Runs of a split circuit per replica and round: samples × (2P+1) parameter-shifted points × shots."""
+    cfg = ctx.cfg.training
+    return cfg.batch_size * (2 * ctx.n_params + 1) * int(cfg.shots)
 
 
 def _with_agreement_key(
@@ -190,7 +215,7 @@ def views(ctx: BrokerContext, state: BrokerState, t: int) -> tuple[InventoryView
     payload = np.full(n, ctx.payload_pairs, dtype=np.int64)
     payload[ctx.byzantine] = ctx.adversary.demand(payload[ctx.byzantine])
     nodes = NodeView(
-        ready=np.ones(n, bool),
+        ready=np.ones(n, bool) if ctx.replicas is None else ctx.replicas.leads(),
         trust=np.clip(state.trust.snapshot(t).scores, 0.0, 1.0),
         phi=state.phi,
         phi_visibility=np.clip(state.phi_visibility, 1e-6, 1.0),

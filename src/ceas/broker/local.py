@@ -25,7 +25,9 @@ import numpy as np
 from ceas.broker.configure import RoundPlan
 from ceas.broker.payload import payload_variance
 from ceas.broker.setup import BrokerContext, BrokerState
+from ceas.broker.split import split_gradients
 from ceas.consensus.stamps import FidelityStamp
+from ceas.partitions.noise import PlacementNoise
 from ceas.network.werner import fidelity_from_werner, stamp_weight, werner_from_fidelity
 from ceas.security.attacks import RoundContext, StampClaims
 
@@ -70,14 +72,17 @@ def local_updates(
     cfg, learner = ctx.cfg, ctx.learner
     part, t = plan.participants, plan.round
     m = part.size
-    batches = learner.minibatches(part, rng)
     losses, grads = np.zeros(0), np.zeros((0, ctx.n_params))
     own_error = np.zeros((m, ctx.n_params))
-    if m and cfg.consensus.stamp == "mse":
-        report = learner.local_gradient_report(theta, part, batches, rng)
-        losses, grads, own_error = report.loss, report.grad, report.mse
-    elif m:
-        losses, grads = learner.local_gradients(theta, part, batches, rng)
+    if ctx.replicas is not None:
+        batches, losses, grads, own_error = split_updates(ctx, plan, theta, rng)
+    else:
+        batches = learner.minibatches(part, rng)
+        if m and cfg.consensus.stamp == "mse":
+            report = learner.local_gradient_report(theta, part, batches, rng)
+            losses, grads, own_error = report.loss, report.grad, report.mse
+        elif m:
+            losses, grads = learner.local_gradients(theta, part, batches, rng)
     if m and t % cfg.model.qfi_refresh_every == 0:
         thetas = np.broadcast_to(theta, (m, theta.size))
         state.qfi[part] = learner.model.qfi_summary(
@@ -90,6 +95,8 @@ def local_updates(
         bad = ctx.adversary.updates(grads[~byz], int(byz.sum()), adversary_rng, context=seated)
         if bad is not None:
             updates[byz] = bad
+    if ctx.replicas is not None:  # each QPU sends its own block only (the adversary crafts from whole gradients)
+        updates = np.where(ctx.replicas.mask(part), updates, 0.0)
     clip = ctx.cfg.broker.clip
     updates = np.where(np.isfinite(updates), np.clip(updates, -clip, clip), updates)
     ledger_fid = np.clip(fidelity_from_werner(np.clip(plan.visibility, 0, 1)), 0.25, 1.0)
@@ -124,6 +131,40 @@ def local_updates(
         stamps=stamps,
         ledger_fidelity=ledger_fid,
     )
+
+
+def split_updates(
+    ctx: BrokerContext, plan: RoundPlan, theta: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A split circuit's round (:mod:`ceas.broker.split`): per participant its replica's minibatch (the lead's), loss
+    and whole gradient, and its own block's predicted squared error (zero outside the block); shapes (m, B), (m,),
+    (m, P), (m, P)."""
+    learner, reps, cfg = ctx.learner, ctx.replicas, ctx.cfg
+    part = plan.participants
+    if not plan.replicas.size:
+        empty = np.zeros((0, ctx.n_params))
+        return np.zeros((0, cfg.training.batch_size), int), np.zeros(0), empty, empty
+    members = reps.members[plan.replicas]  # (R, K)
+    lead_batches = learner.minibatches(members[:, 0], rng)  # (R, B)
+    thetas = np.broadcast_to(theta, (members.shape[0], theta.size)).copy()
+    noise = PlacementNoise(
+        depolarizing=learner.depolarizing[members], readout_error=learner.readout_error[members]
+    )
+    result = split_gradients(
+        ctx.scheme,
+        learner.model,
+        thetas,
+        learner.data.x_train[lead_batches],
+        learner.y_train[lead_batches],
+        plan.circuit.werner,
+        noise,
+        cfg.training.shots,
+        rng,
+        mitigate=learner.mitigate,
+    )
+    row = np.searchsorted(plan.replicas, reps.replica(part))  # participant -> running replica
+    own_error = np.where(reps.mask(part), result.variance[row], 0.0)
+    return lead_batches[row], result.loss[row], result.grad[row], own_error
 
 
 MIN_MSE = 1e-12

@@ -17,6 +17,7 @@ import numpy as np
 
 from ceas.broker.channels import Channels, build_channels
 from ceas.broker.learning import Learner
+from ceas.broker.replicas import Replicas, build_replicas
 from ceas.config import RunConfig
 from ceas.consensus.params import aggregation_from_params, trust_from_params
 from ceas.consensus.stamps import qfi_noise_bound
@@ -24,6 +25,7 @@ from ceas.errors import ConfigError
 from ceas.network import QuantumNetwork
 from ceas.network.keys import KeyPool
 from ceas.network.werner import stamp_weight, werner_from_fidelity
+from ceas.partitions import scheme_from_params
 from ceas.rng import stream
 from ceas.scheduling.policies.value_iteration import exact_size_error, reduced_instance
 from ceas.scheduling.registry import make_policy
@@ -35,6 +37,8 @@ TAG_BITS = 128  # SPEC §6: one fresh 128-bit pad per message (Poly1305 tags are
 
 TOTALS = ("generated", "expired", "evicted", "used", "key_bits_in", "key_bits_out", "key_pairs")
 """Run-long counters of :attr:`BrokerState.totals` (pairs, except the key bits)."""
+CIRCUIT_TOTALS = ("circuit_pairs", "circuit_generated", "circuit_runs")
+"""Run-long counters of a split circuit's QPU-QPU pairs (end-to-end pairs used, link pairs heralded, runs)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +62,10 @@ class BrokerContext:
         The fixed probe batch of the QFI summaries.
     channels : Channels
         Node k's end-to-end channel to the broker, per node (one link each in the star).
+    scheme : PartitionScheme or None
+        The split-circuit scheme (``partitions.scheme`` other than "data"); None for the data-level scheme.
+    replicas : Replicas or None
+        The nodes grouped into the scheme's replicas (:mod:`ceas.broker.replicas`); None for the data-level scheme.
     """
 
     cfg: RunConfig
@@ -71,6 +79,8 @@ class BrokerContext:
     qfi_max: np.ndarray
     x_probe: np.ndarray
     channels: Channels
+    scheme: Any = None
+    replicas: Replicas | None = None
 
     @property
     def n_params(self) -> int:
@@ -108,6 +118,10 @@ def build_context(cfg: RunConfig) -> BrokerContext:
         learner.data.x_train.shape[0], size=cfg.model.qfi_probe_samples, replace=False
     )
     copies = cfg.scheduling.payload_copies if cfg.broker.payload == "quantum" else 0
+    scheme = replicas = None
+    if cfg.partitions.scheme != "data":
+        scheme = scheme_from_params(cfg.partitions, learner.spec)
+        replicas = build_replicas(scheme, n)
     qfi_max = np.asarray(
         qfi_noise_bound(learner.depolarizing, cfg.model.n_layers, cfg.model.n_qubits), float
     )
@@ -123,6 +137,8 @@ def build_context(cfg: RunConfig) -> BrokerContext:
         qfi_max=qfi_max,
         x_probe=learner.data.x_train[probe],
         channels=channels,
+        scheme=scheme,
+        replicas=replicas,
     )
 
 
@@ -211,5 +227,5 @@ def initial_state(ctx: BrokerContext) -> BrokerState:
         fid_estimate=f0.copy(),
         fid_upper=np.ones(n),
         qfi=ctx.qfi_max.copy(),
-        totals=dict.fromkeys(TOTALS, 0.0),
+        totals=dict.fromkeys(TOTALS + (CIRCUIT_TOTALS if ctx.replicas is not None else ()), 0.0),
     )

@@ -1,0 +1,174 @@
+"""Split circuits (unitary and circuit level, SPEC §7) trained through the broker: the round's gradient against the
+monolithic circuit, the QPU-QPU pairs against the analytic demand over a run's ledger, layer-wise consensus against
+its definition, and the config's refusals."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ceas.broker.configure import configure
+from ceas.broker.local import local_updates
+from ceas.broker.round import BrokerTrainer, round_streams
+from ceas.broker.split import split_gradients
+from ceas.config import load_config
+from ceas.errors import ConfigError
+from ceas.partitions import pair_demand
+
+SMALL = [
+    "run.rounds=3",
+    "model.n_qubits=4",
+    "model.n_layers=2",
+    "training.nodes=8",
+    "training.batch_size=4",
+    "training.shots=16",
+    "scheduling.participants=2",
+    "consensus.aggregator=mean",
+    "security.byzantine_fraction=0",
+    "broker.payload=classical",
+]
+SCHEMES = {
+    "unitary": ["partitions.scheme=unitary", "partitions.blocks=2"],
+    "circuit": ["partitions.scheme=circuit", "partitions.qubits_per_qpu=2"],
+}
+
+
+def small_config(scheme: str, *extra: str):
+    return load_config("paper", [*SMALL, *SCHEMES[scheme], *extra])
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_round_gradient_equals_monolithic_with_perfect_pairs_and_quiet_qpus(scheme):
+    """Through the broker's own phases (policy, network, replicas, minibatches, shots): with the round's pairs made
+    perfect and no node noise, every QPU's reply is its block of the monolithic circuit's S-shot gradient on its
+    replica's minibatch, drawn with the same shots."""
+    cfg = small_config(scheme, "noise.depolarizing_max=0", "noise.readout_error=0")
+    trainer = BrokerTrainer(cfg)
+    trainer.start()
+    ctx, state = trainer.ctx, trainer.state
+    theta = trainer.initial_parameters()
+    rng, adversary_rng = round_streams(cfg.run.seed, 0)
+    plan = configure(ctx, state, 0, rng)
+    assert plan.replicas.size == cfg.scheduling.participants
+    assert np.all(plan.circuit.werner < 1)  # the network's pairs are noisy ...
+    perfect = dataclasses.replace(plan.circuit, werner=np.ones_like(plan.circuit.werner))
+    plan = dataclasses.replace(plan, circuit=perfect)  # ... made perfect here
+    mirror = copy.deepcopy(rng)
+    replies = local_updates(ctx, state, plan, theta, rng, adversary_rng)
+
+    leads = ctx.replicas.members[plan.replicas, 0]
+    batches = ctx.learner.minibatches(leads, mirror)
+    model = ctx.learner.model
+    thetas = np.broadcast_to(theta, (leads.size, theta.size))
+    x, y = ctx.learner.data.x_train[batches], ctx.learner.y_train[batches]
+    loss, grad = model.loss_and_grad(thetas, x, y, shots=cfg.training.shots, rng=mirror)
+    row = np.searchsorted(plan.replicas, ctx.replicas.replica(plan.participants))
+    want = np.where(ctx.replicas.mask(plan.participants), np.clip(grad[row], -1, 1), 0.0)
+    np.testing.assert_allclose(replies.updates, want, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(replies.losses, loss[row], atol=1e-10, rtol=0)
+    assert np.abs(want).max() > 1e-3
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_exact_gradient_equals_monolithic_adjoint(scheme):
+    """Exact expectations, perfect pairs, no node noise: the replica gradient is the monolithic adjoint gradient."""
+    cfg = small_config(scheme)
+    trainer = BrokerTrainer(cfg)
+    ctx = trainer.ctx
+    rng = np.random.default_rng(3)
+    theta = rng.uniform(0, 2 * np.pi, (2, ctx.n_params))
+    idx = rng.choice(ctx.learner.data.x_train.shape[0], (2, 5))
+    x, y = ctx.learner.data.x_train[idx], ctx.learner.data.y_train[idx]
+    got = split_gradients(ctx.scheme, ctx.learner.model, theta, x, y, 1.0, None, None, rng)
+    loss, grad = ctx.learner.model.loss_and_grad(theta, x, y)
+    np.testing.assert_allclose(got.grad, grad, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(got.loss, loss, atol=1e-10, rtol=0)
+    assert np.all(got.variance == 0)
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_pairs_consumed_equal_the_analytic_demand_over_a_run(scheme, tmp_path):
+    cfg = small_config(scheme, "run.rounds=4")
+    trainer = BrokerTrainer(cfg)
+    theta, opt = trainer.initial_parameters(), trainer.make_optimizer()
+    rows = []
+    for t in range(cfg.run.rounds):
+        result = trainer.run_round(t, theta, opt)
+        theta = result.theta
+        rows.append(result.metrics)
+    demand = pair_demand(
+        trainer.ctx.scheme, samples=cfg.training.batch_size, shots=cfg.training.shots
+    )
+    assert demand.total > 0
+    for row in rows:
+        assert row["circuit_pairs"] == row["replicas"] * demand.total
+        assert row["circuit_runs"] == row["replicas"] * demand.runs
+        assert row["circuit_pairs_generated"] >= 2 * row["circuit_pairs"]  # two link pairs per swap
+        assert row["round_time_s"] >= row["circuit_time_s"] > 0
+        assert 0.25 < row["circuit_fidelity"] < 1
+    totals = trainer.state.totals
+    assert totals["circuit_pairs"] == sum(r["replicas"] for r in rows) * demand.total
+    assert totals["circuit_runs"] == sum(r["replicas"] for r in rows) * demand.runs
+
+
+def test_layer_wise_consensus_reduces_each_block_among_its_replicas():
+    """Block i of the update is the round's rule applied to QPU i's replies, on block i's parameters only; a rejected
+    reply takes no part; weights and acceptance are assembled per reply."""
+    from ceas.broker.aggregate import _by_block
+    from ceas.broker.transport import Transport
+
+    cfg = small_config("unitary", "scheduling.participants=3")
+    trainer = BrokerTrainer(cfg)
+    trainer.start()
+    ctx, state = trainer.ctx, trainer.state
+    part = np.array([0, 1, 2, 3, 6, 7])  # replicas 0, 1, 3 (QPUs 0 and 1 each)
+    received = np.random.default_rng(0).normal(0, 0.1, (part.size, ctx.n_params))
+    plan = type("Plan", (), {"participants": part})()
+    delivered = Transport(
+        received=received, accepted=np.ones(part.size, bool), reasons={}, sent=part.size,
+        injected=0, injected_accepted=0,
+    )  # fmt: skip
+    accepted = np.array([True, True, True, True, False, True])
+    agg = _by_block(ctx, state, plan, delivered, np.ones(part.size), accepted)
+    owner = ctx.scheme.parameter_owner
+    for qpu, rows in ((0, [0, 2, 4]), (1, [1, 3, 5])):
+        cols = owner == qpu
+        want = ctx.aggregation.aggregate(received[rows][:, cols], np.ones(3), accepted=accepted[rows])
+        np.testing.assert_allclose(agg.update[cols], want.update, atol=1e-15)
+        np.testing.assert_allclose(agg.weights[rows], want.weights, atol=1e-15)
+    assert agg.weights[4] == 0 and not agg.accepted[4]
+    assert np.isclose(agg.weights[[1, 3, 5]].sum(), 1.0) and np.isclose(agg.weights[[0, 2]].sum(), 1.0)
+
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        (["partitions.scheme=unitary", "training.shots=none"], "training.shots"),
+        (["partitions.scheme=unitary", "broker.payload=quantum"], "broker.payload"),
+        (["partitions.scheme=unitary", "training.nodes=9"], "training.nodes"),
+        (["partitions.scheme=unitary", "scheduling.participants=5"], "scheduling.participants"),
+        (["partitions.scheme=unitary", "partitions.qubits_per_qpu=1"], "partitions.qubits_per_qpu"),
+        (["partitions.scheme=circuit", "partitions.blocks=3"], "partitions.blocks"),
+        (["partitions.blocks=3"], "partitions.blocks"),
+        (["partitions.scheme=unitary", "broker.enabled=false"], "broker.enabled"),
+        (["partitions.scheme=circuit", "partitions.qubits_per_qpu=1", "training.nodes=6"], "training.nodes"),
+    ],
+)
+def test_split_settings_are_checked(override, field):
+    base = [s for s in SMALL if not s.startswith(("broker.", "security."))]
+    base += ["broker.payload=classical", "security.byzantine_fraction=0"]
+    if "broker.payload=quantum" in override:
+        base.remove("broker.payload=classical")
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_config("paper", [*base, *override])
+
+
+def test_split_configs_validate_and_data_level_digest_is_unchanged():
+    paper = load_config("paper")
+    split = load_config("paper", [*SMALL, *SCHEMES["circuit"]])
+    assert split.partitions.scheme == "circuit"
+    # a default [partitions] section is not part of the digest (stored grid results keep their keys)
+    assert paper.digest() == load_config("paper", ["partitions.scheme=data"]).digest()
