@@ -23,10 +23,11 @@ from __future__ import annotations
 import numpy as np
 
 from ceas.qnn.circuit import z_signs
-from ceas.qnn.gates import kron_chain
+from ceas.qnn.gates import kron_chain, kron_vectors
 
-# Qubits per group matrix of the rotations: fewer flops per amplitude than larger groups, long enough GEMMs.
-GROUP = 4
+# Qubits per group matrix of the rotations: 2^g·n/g flops per amplitude favour small g, GEMM efficiency large g;
+# 3 measured fastest (0.37 s against 0.45 s for 4 on the 12-qubit benchmark of docs/partitions.md).
+GROUP = 3
 
 
 def pauli_bits(n: int) -> np.ndarray:
@@ -45,67 +46,95 @@ def propagate(fx: np.ndarray, fz: np.ndarray, cnots, reverse: bool = False) -> N
 
 
 def product_columns(vecs: np.ndarray) -> np.ndarray:
-    """⊗_q vecs[u, s, q] as columns: (U, S, n, 2) -> (U, D, S), first qubit most significant."""
-    out = np.ascontiguousarray(vecs[:, :, 0, :].transpose(0, 2, 1))
-    for q in range(1, vecs.shape[2]):
-        v = vecs[:, :, q, :].transpose(0, 2, 1)  # (U, 2, S)
-        out = (out[:, :, None, :] * v[:, None, :, :]).reshape(out.shape[0], -1, out.shape[2])
+    """⊗_q vecs[u, s, q] as columns: (U, S, n, 2) -> (U, D, S), first qubit most significant.
+
+    Built per qubit group first (2^g-vectors, small), then one outer product per group, so the full-size array
+    is written about once."""
+    n_units, n_states, n, _ = vecs.shape
+    out = None
+    for start in range(0, n, GROUP):  # loop over qubit groups
+        g = min(GROUP, n - start)
+        part = kron_vectors(vecs[:, :, start : start + g])  # (U, S, 2^g)
+        part = np.ascontiguousarray(part.transpose(0, 2, 1))  # (U, 2^g, S)
+        if out is None:
+            out = part
+        else:
+            out = np.multiply(out[:, :, None, :], part[:, None, :, :])
+            out = out.reshape(n_units, -1, n_states)
     return out
 
 
 def apply_groups(psi: np.ndarray, u: np.ndarray, real: bool = False) -> np.ndarray:
-    """ψ → (⊗_q u_q)ψ, one (2^g × 2^g) group matrix per unit and qubit group; psi (U, D, S), u (U, n, 2, 2).
+    """ψ → (⊗_q u_q)ψ, one (2^g × 2^g) group matrix per unit and qubit group.
 
-    ``real`` (u real): the product runs on the interleaved float view of ψ (half the flops of a complex GEMM)."""
-    n_units, dim, n_states = psi.shape
-    n = u.shape[1]
+    psi (..., D, S) and u (..., n, 2, 2) broadcast over their leading (unit) axes: a state shared by several units
+    (a leading axis of length 1) is read once per group. ``real`` (u real): the products run on the interleaved
+    float view of ψ (half the flops of a complex GEMM). Returns (*lead, D, S)."""
+    dim, n_states = psi.shape[-2:]
+    n = u.shape[-3]
     for start in range(0, n, GROUP):  # loop over qubit groups (n/4 of them), each a batched GEMM
         g = min(GROUP, n - start)
-        k = kron_chain(u[:, start : start + g])  # (U, G, G)
+        k = kron_chain(u[..., start : start + g, :, :])  # (..., G, G)
         if real:
-            view = psi.view(np.float64).reshape(n_units, 2**start, 2**g, -1)
-            out = np.matmul(k.real[:, None], view)
-            psi = out.reshape(n_units, dim, 2 * n_states).view(np.complex128)
+            view = psi.view(np.float64).reshape(*psi.shape[:-2], 2**start, 2**g, -1)
+            out = np.matmul(k.real[..., None, :, :], view)
+            psi = out.reshape(*out.shape[:-3], dim, 2 * n_states).view(np.complex128)
         else:
-            view = psi.reshape(n_units, 2**start, 2**g, -1)
-            psi = np.matmul(k[:, None], view).reshape(n_units, dim, n_states)
+            view = psi.reshape(*psi.shape[:-2], 2**start, 2**g, -1)
+            out = np.matmul(k[..., None, :, :], view)
+            psi = out.reshape(*out.shape[:-3], dim, n_states)
     return psi
 
 
 def apply_frame(psi: np.ndarray, fx: np.ndarray, fz: np.ndarray) -> np.ndarray:
-    """ψ → Z^z X^x ψ per state: out[u, j, s] = (−1)^{|j ∧ z|} ψ[u, j ⊕ x, s]; fx, fz (U, S, n) bool."""
-    n_units, dim, n_states = psi.shape
+    """ψ → Z^z X^x ψ per state: out[..., j, s] = (−1)^{|j ∧ z|} ψ[..., j ⊕ x, s]; fx, fz (..., S, n) bool,
+    broadcast against psi (..., D, S)."""
+    dim = psi.shape[-2]
     n = fx.shape[-1]
-    xmask = fx.astype(np.int64) @ pauli_bits(n)  # (U, S)
-    idx = np.arange(dim)[None, :, None] ^ xmask[:, None, :]
-    out = np.take_along_axis(psi, idx, axis=1)
+    xmask = fx.astype(np.int64) @ pauli_bits(n)  # (..., S)
+    idx = np.arange(dim)[:, None] ^ xmask[..., None, :]
+    out = np.take_along_axis(psi, np.broadcast_to(idx, psi.shape), axis=-2)
     if fz.any():
         bits = (1.0 - z_signs(n)) / 2.0  # (D, n) bit of wire q in index j
-        parity = np.matmul(bits, fz.astype(np.float64).transpose(0, 2, 1))  # (U, D, S)
+        parity = np.matmul(bits, np.swapaxes(fz.astype(np.float64), -1, -2))  # (..., D, S)
         out *= 1.0 - 2.0 * (parity % 2.0)
     return out
 
 
-def evolve(
+def layer0_state(v0: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """The state after layer 0 (its frame included): product of ``v0`` (U, S, n, 2), then layer 0's CNOT
+    permutation (inverse ``inverse`` (D,)); (U, D, S)."""
+    return np.take(product_columns(v0), inverse, axis=1)
+
+
+def readout(psi: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Σ_d |ψ[..., d, s]|²·signs[d, o] -> (..., S, O); one square and one GEMM on the float view of ψ."""
+    f = psi.view(np.float64)  # (..., D, 2S): re, im interleaved
+    f = f * f
+    e = np.matmul(np.swapaxes(f, -1, -2), signs)  # (..., 2S, O)
+    return e[..., 0::2, :] + e[..., 1::2, :]
+
+
+def finish(
+    psi: np.ndarray,
     u: np.ndarray,
-    ry_last: np.ndarray | None,
-    v0: np.ndarray,
+    ry_last: np.ndarray,
     fx: np.ndarray,
     fz: np.ndarray,
     inverses: tuple[np.ndarray, ...],
     signs: np.ndarray,
 ) -> np.ndarray:
-    """⟨Z⟩ per state of one chunk of units and states.
+    """Layers 1 … L−1 and the readout, from the state after layer 0.
 
     Parameters
     ----------
-    u : ndarray, shape (U, L, n, 2, 2)
+    psi : ndarray, shape (..., D, S)
+        States after layer 0 (:func:`layer0_state`); leading axes broadcast against ``u`` (shared prefixes).
+    u : ndarray, shape (..., L, n, 2, 2)
         Local rotations RZ·RY per unit and layer (layer 0 and the last layer are not read).
-    ry_last : ndarray, shape (U, n, 2, 2), real, or None
-        RY of the last layer (its RZ does not change Z-basis statistics); None when L = 1.
-    v0 : ndarray, shape (U, S, n, 2)
-        Each qubit's state after V(x), layer-0 rotations and frame 0 pulled back through layer 0's CNOTs.
-    fx, fz : ndarray, shape (U, S, L, n) bool
+    ry_last : ndarray, shape (..., n, 2, 2), real
+        RY of the last layer (its RZ does not change Z-basis statistics); not read when L = 1.
+    fx, fz : ndarray, shape (..., S, L, n) bool
         Frames at the end of each layer (only 1 … L−2 are read here).
     inverses : tuple of ndarray (D,)
         Inverse basis permutation of each layer's CNOTs.
@@ -114,20 +143,18 @@ def evolve(
 
     Returns
     -------
-    ndarray, shape (U, S, O)
+    ndarray, shape (..., S, O)
     """
     n_layers = len(inverses)
-    psi = product_columns(v0)
     for layer in range(1, n_layers):  # loop over layers of the circuit
-        psi = np.take(psi, inverses[layer - 1], axis=1)
         if layer >= 2:
-            psi = apply_frame(psi, fx[:, :, layer - 1], fz[:, :, layer - 1])
+            psi = np.take(psi, inverses[layer - 1], axis=-2)
+            psi = apply_frame(psi, fx[..., layer - 1, :], fz[..., layer - 1, :])
         if layer < n_layers - 1:
-            psi = apply_groups(psi, u[:, layer])
+            psi = apply_groups(psi, u[..., layer, :, :, :])
         else:
             psi = apply_groups(psi, ry_last, real=True)
-    probs = psi.real**2 + psi.imag**2  # (U, D, S)
-    return np.matmul(probs.transpose(0, 2, 1), signs)
+    return readout(psi, signs)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -17,7 +17,13 @@ import numpy as np
 from ceas._validate import generator, in_range, positive_int, real_array, shape_is
 from ceas.errors import ValidationError
 from ceas.partitions import _density as dm
-from ceas.partitions._trajectory import evolve, initial_vectors, propagate, sample_frames
+from ceas.partitions._trajectory import (
+    finish,
+    initial_vectors,
+    layer0_state,
+    propagate,
+    sample_frames,
+)
 from ceas.partitions.channels import (
     remote_cnot_error_probs,
     teleport_error_probs,
@@ -354,28 +360,62 @@ class DensityScheme:
                         factor = factor * (1.0 - node_p[:, qpu])
         return factor
 
-    def _trajectory_inputs(self, theta: np.ndarray, x: np.ndarray, fx: np.ndarray, fz: np.ndarray):
-        """Gate matrices and initial qubit vectors per unit: (u (U, L, n, 2, 2), RY of the last layer (U, n, 2, 2),
-        v0 (U, S, n, 2)); units are (node, set) or, with re-uploading, (node, set, sample)."""
+    def _trajectory_jobs(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct circuits among θ (N, E, P): (node (J,), θ (J, P), index (N·E,) of each row's job).
+
+        Rows equal up to the last layer's RZ angles are one job (RZ before the last CNOTs and a Z measurement only
+        changes phases). Jobs come sorted by (node, θ), so jobs sharing layer 0 are contiguous."""
+        n_nodes, n_sets, n_params = theta.shape
+        n, n_layers = self.spec.n_qubits, self.spec.n_layers
+        key = theta.reshape(n_nodes * n_sets, n_layers, n, 2).copy()
+        key[:, n_layers - 1, :, 1] = 0.0
+        nodes = np.repeat(np.arange(n_nodes, dtype=np.float64), n_sets)[:, None]
+        key = np.concatenate([nodes, key.reshape(n_nodes * n_sets, n_params)], axis=1)
+        uniq, first, index = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        return uniq[:, 0].astype(np.intp), theta.reshape(-1, n_params)[first], index.ravel()
+
+    def _run_jobs(self, node, theta, x, fx, fz) -> np.ndarray:
+        """⟨Z⟩ (J, B, T, O) of every job (node (J,), θ (J, P)) on the frames fx, fz (N, B, T, L, n); each
+        layer-0 state is built once per group of jobs sharing it and read by all of them."""
         spec = self.spec
-        n, n_layers = spec.n_qubits, spec.n_layers
-        n_nodes, n_sets, _ = theta.shape
-        th = theta.reshape(n_nodes, n_sets, 1, n_layers, n, 2)
-        ry = th[..., 0] + x[:, None, :, None, :] if spec.reupload else th[..., 0]
-        rz = np.broadcast_to(th[..., 1], ry.shape)
-        u = local_unitary(ry, rz)  # (N, E, Bu, L, n, 2, 2), Bu = B with re-uploading, else 1
+        n, n_layers, n_out, n_jobs = spec.n_qubits, spec.n_layers, spec.n_outputs, len(node)
+        n_samples, n_traj = fx.shape[1:3]
+        n_bu = n_samples if spec.reupload else 1  # units per job: samples when their gates differ
+        n_st = n_samples * n_traj // n_bu
+        th = theta.reshape(n_jobs, 1, n_layers, n, 2)
+        ry = th[..., 0] + x[node][:, :, None, :] if spec.reupload else th[..., 0]  # (J, Bu, L, n)
+        u = local_unitary(ry, np.broadcast_to(th[..., 1], ry.shape))  # (J, Bu, L, n, 2, 2)
+        ry_last = ry_matrix(ry[..., n_layers - 1, :])
         fx0, fz0 = fx[..., 0, :].copy(), fz[..., 0, :].copy()  # frame 0, pulled back through layer 0's CNOTs
         propagate(fx0, fz0, self._layer_cnots(0), reverse=True)
-        enc = None if spec.reupload else x[:, None, :, None, :]
-        v0 = initial_vectors(u[:, :, :, None, 0], enc, fx0[:, None], fz0[:, None])  # (N, E, B, T, n, 2)
-        n_units = n_nodes * n_sets * u.shape[2]
-        ry_last = ry_matrix(ry[..., n_layers - 1, :]).reshape(n_units, n, 2, 2)
-        v0 = np.broadcast_to(v0, (n_nodes, n_sets, *v0.shape[2:]))
-        return (
-            u.reshape(n_units, n_layers, n, 2, 2),
-            ry_last,
-            v0.reshape(n_units, -1, n, 2),
-        )
+        cnots = [self._layer_cnots(layer) for layer in range(n_layers)]
+        inverses = tuple(cnot_permutation(n, c).argsort() for c in cnots)
+        last = cnots[-1] if n_layers >= 2 else ()  # layer0_state applies layer 0's CNOTs itself
+        signs = z_signs(n)[cnot_permutation(n, last)][:, list(spec.readout_qubits)]
+        key0 = np.concatenate([node[:, None], theta[:, : 2 * n]], axis=1)
+        starts = np.flatnonzero(np.r_[True, np.any(key0[1:] != key0[:-1], axis=1), True])
+        per_state = 16 * spec.dim
+        sc = min(n_st, max(1, TRAJECTORY_CHUNK_BYTES // per_state))
+        bc = max(1, min(n_bu, TRAJECTORY_CHUNK_BYTES // (per_state * sc)))
+        jc = max(1, TRAJECTORY_CHUNK_BYTES // (per_state * sc * bc))
+        out = np.empty((n_jobs, n_bu, n_st, n_out))
+        for a, b in zip(starts[:-1], starts[1:]):  # groups of jobs sharing layer 0
+            k = node[a]
+            enc = None if spec.reupload else x[k][:, None, :]
+            v0 = initial_vectors(u[a, :, 0][:, None], enc, fx0[k], fz0[k]).reshape(n_bu, n_st, n, 2)
+            fxm = fx[k].reshape(1, n_bu, n_st, n_layers, n)
+            fzm = fz[k].reshape(1, n_bu, n_st, n_layers, n)
+            for b0 in range(0, n_bu, bc):  # chunks bound the memory of one call
+                for s0 in range(0, n_st, sc):
+                    bs, ss = slice(b0, b0 + bc), slice(s0, s0 + sc)
+                    psi0 = layer0_state(v0[bs, ss], inverses[0])[None]
+                    for j0 in range(a, b, jc):
+                        js = slice(j0, min(j0 + jc, b))
+                        out[js, bs, ss] = finish(
+                            psi0, u[js, bs], ry_last[js, bs], fxm[:, bs, ss], fzm[:, bs, ss],
+                            inverses, signs,
+                        )  # fmt: skip
+        return out.reshape(n_jobs, n_samples, n_traj, n_out)
 
     def _trajectory_samples(
         self,
@@ -396,27 +436,9 @@ class DensityScheme:
             self.program, self.node_blocks, n, teleport_error_probs(mix),
             remote_cnot_error_probs(mix), node_p, (n_nodes, n_samples, n_traj), rng,
         )  # fmt: skip
-        u, ry_last, v0 = self._trajectory_inputs(theta, x, fx, fz)
-        n_units, n_states = v0.shape[:2]
-        full = (n_nodes, n_sets, n_samples, n_traj, n_layers, n)
-        mid = n_layers >= 3  # frames applied between layers exist only then
-        fxm = np.broadcast_to(fx[:, None], full).reshape(n_units, n_states, n_layers, n) if mid else fx
-        fzm = np.broadcast_to(fz[:, None], full).reshape(n_units, n_states, n_layers, n) if mid else fz
-        cnots = [self._layer_cnots(layer) for layer in range(n_layers)]
-        inverses = tuple(cnot_permutation(n, c).argsort() for c in cnots)
-        signs = z_signs(n)[cnot_permutation(n, cnots[-1])][:, list(spec.readout_qubits)]
-        per_state = 16 * spec.dim
-        s_chunk = min(n_states, max(1, TRAJECTORY_CHUNK_BYTES // per_state))
-        u_chunk = max(1, TRAJECTORY_CHUNK_BYTES // (per_state * s_chunk))
-        out = np.empty((n_units, n_states, n_out))
+        node, jobs, index = self._trajectory_jobs(theta)
         with _blas_single_thread():
-            for a in range(0, n_units, u_chunk):  # chunks bound the memory of one call
-                for b in range(0, n_states, s_chunk):
-                    us, ss = slice(a, a + u_chunk), slice(b, b + s_chunk)
-                    out[us, ss] = evolve(
-                        u[us], ry_last[us], v0[us, ss], fxm[us, ss] if mid else fxm,
-                        fzm[us, ss] if mid else fzm, inverses, signs,
-                    )  # fmt: skip
+            out = self._run_jobs(node, jobs, x, fx, fz)[index]
         out = out.reshape(n_nodes, n_sets, n_samples, n_traj, n_out)
         if n_layers >= 2:  # the last layer's frame flips ⟨Z_q⟩ where it has X or Y on q
             flips = fx[..., n_layers - 1, list(spec.readout_qubits)]  # (N, B, T, O)
