@@ -36,6 +36,18 @@ SCHEMES = {
 }
 
 
+def _dense_reference():
+    """tests/partitions/partition_dense_reference.py, the independent dense density-matrix reference."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "partitions" / "partition_dense_reference.py"
+    spec = importlib.util.spec_from_file_location("partition_dense_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def small_config(scheme: str, *extra: str):
     return load_config("paper", [*SMALL, *SCHEMES[scheme], *extra])
 
@@ -172,3 +184,43 @@ def test_split_configs_validate_and_data_level_digest_is_unchanged():
     assert split.partitions.scheme == "circuit"
     # a default [partitions] section is not part of the digest (stored grid results keep their keys)
     assert paper.digest() == load_config("paper", ["partitions.scheme=data"]).digest()
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_noisy_round_gradient_equals_the_dense_reference(scheme):
+    """The pairs a broker round delivered (a different mean visibility for every pair slot): the replica's exact loss
+    and gradient equal those built from an independent dense density-matrix simulation of the split circuit (its
+    own Kraus maps, parameter shift on its expectations, the same loss)."""
+    ref = _dense_reference()
+    cfg = small_config(scheme)
+    trainer = BrokerTrainer(cfg)
+    trainer.start()
+    ctx, state = trainer.ctx, trainer.state
+    rng, _ = round_streams(cfg.run.seed, 0)
+    plan = configure(ctx, state, 0, rng)
+    w = plan.circuit.werner  # (R, *pair_shape)
+    assert np.ptp(w) > 0 and w.max() < 1
+    r, spec = w.shape[0], ctx.learner.spec
+    theta = np.random.default_rng(1).uniform(0, 2 * np.pi, (r, ctx.n_params))
+    idx = np.random.default_rng(2).choice(ctx.learner.data.x_train.shape[0], (r, 3))
+    x, y = ctx.learner.data.x_train[idx], ctx.learner.data.y_train[idx]
+    got = split_gradients(ctx.scheme, ctx.learner.model, theta, x, y, w, None, None, rng)
+
+    kw = {"n": spec.n_qubits, "n_layers": spec.n_layers, "entangler": spec.entangler,
+          "reupload": spec.reupload, "n_classes": spec.n_classes}  # fmt: skip
+    if scheme == "unitary":
+        run = lambda th, xs, ws: ref.unitary_level(th, xs, ws, blocks=ctx.scheme.blocks, **kw)
+    else:
+        run = lambda th, xs, ws: ref.circuit_level(th, xs, ws, qubits_per_qpu=2, **kw)
+    shifts = np.concatenate([np.zeros((1, ctx.n_params)), np.pi / 2 * np.eye(ctx.n_params),
+                             -np.pi / 2 * np.eye(ctx.n_params)])  # fmt: skip
+    e_all = np.array([[[run(theta[k] + s, x[k, b], w[k]) for b in range(3)] for s in shifts]
+                      for k in range(r)])  # fmt: skip  # (R, 2P+1, B, O)
+    p = ctx.n_params
+    e, jac = e_all[:, 0], np.moveaxis((e_all[:, 1 : 1 + p] - e_all[:, 1 + p :]) / 2, 1, 3)
+    loss = ctx.learner.model.loss.value(e, y).mean(axis=1)
+    grad = np.einsum("rbo,rbop->rp", ctx.learner.model.loss.derivative(e, y) / 3, jac)
+    np.testing.assert_allclose(got.loss, loss, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(got.grad, grad, atol=1e-10, rtol=0)
+    monolithic = ctx.learner.model.loss_and_grad(theta, x, y)[1]
+    assert np.abs(grad - monolithic).max() > 1e-3  # the pairs' noise is visible
