@@ -68,6 +68,10 @@ def hop_stream(
 ) -> HopStream:
     """Swap pairs of two channels (index 0 and 1) at the broker until ``demand`` end-to-end pairs exist.
 
+    After a swap both memories are empty and both herald processes are memoryless, so the intervals between swaps
+    are independent and identically distributed: all ``demand`` intervals are simulated at once, one herald per
+    still-open interval per step.
+
     Parameters
     ----------
     demand : int
@@ -84,35 +88,31 @@ def hop_stream(
     """
     if demand <= 0:
         return HopStream(werner=np.zeros(0), time_s=0.0, generated=0)
-    age = np.empty(demand)  # how long the partner waited
-    waited = np.empty(demand, np.int64)  # which channel's pair waited
-    total = rate_hz[0] + rate_hz[1]
-    p1 = rate_hz[1] / total
-    cut = (float(cutoff_s[0]), float(cutoff_s[1]))
-    waiting = [-1.0, -1.0]  # herald time of the pair waiting on each channel (-1: none)
-    now, made, generated, i, block = 0.0, 0, 0, 0, 0
-    gaps = sides = np.zeros(0)
-    while made < demand:
-        if i == block:  # the merged herald process of both channels, drawn in blocks
-            block = max(64, 3 * (demand - made))
-            gaps, sides, i = rng.exponential(1.0 / total, block).tolist(), (rng.random(block) < p1).tolist(), 0
-        now += gaps[i]
-        side = int(sides[i])
-        i += 1
-        generated += 1
-        other = 1 - side
-        t_other = waiting[other]
-        if t_other >= 0.0 and now - t_other <= cut[other]:
-            age[made], waited[made] = now - t_other, other
-            made += 1
-            waiting = [-1.0, -1.0]
-            continue
-        if t_other >= 0.0 and now - t_other > cut[other]:
-            waiting[other] = -1.0  # past its cutoff: discarded
-        waiting[side] = now  # an older pair waiting here is replaced by the fresher one
+    total = float(rate_hz[0] + rate_hz[1])
+    p1 = float(rate_hz[1]) / total
+    cut = np.asarray(cutoff_s, float)
+    clock = np.zeros(demand)  # time since the interval's start
+    waiting = np.full((demand, 2), -np.inf)  # herald time of the pair waiting on each channel (-inf: none)
+    age = np.zeros(demand)  # how long the partner waited at the swap
+    waited = np.zeros(demand, np.int64)  # which channel's pair waited
+    open_ = np.arange(demand)
+    generated = 0
+    while open_.size:
+        clock[open_] += rng.exponential(1.0 / total, open_.size)
+        side = (rng.random(open_.size) < p1).astype(np.int64)
+        generated += open_.size
+        now, other = clock[open_], 1 - side
+        t_other = waiting[open_, other]
+        live = now - t_other <= cut[other]  # a partner waits, within its cutoff (-inf: none)
+        done = open_[live]
+        age[done], waited[done] = (now - t_other)[live], other[live]
+        stay = open_[~live]
+        waiting[stay, other[~live]] = -np.inf  # a partner past its cutoff is discarded
+        waiting[stay, side[~live]] = now[~live]  # an older pair on this side is replaced by the fresher one
+        open_ = stay
     w0s, coh = np.asarray(w0, float), np.asarray(t_coh_s, float)
     werner = swap_werner(w0s[1 - waited], werner_at_age(w0s[waited], age, coh[waited]))
-    return HopStream(werner=np.asarray(werner, float), time_s=now, generated=generated)
+    return HopStream(werner=np.asarray(werner, float), time_s=float(clock.sum()), generated=generated)
 
 
 @dataclass(frozen=True, eq=False)
