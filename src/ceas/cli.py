@@ -245,6 +245,36 @@ def sweep(
     typer.echo(f'results in {res["out"]} (query: ceas results query {res["out"]} "SQL")')
 
 
+@app.command()
+def schemes(
+    seeds: Annotated[int, typer.Option(min=1, max=100, help="seeds per scheme and policy")] = 5,
+    quick: Annotated[bool, typer.Option("--quick", help="15 rounds, 4 minibatches per round")] = False,
+    out: Annotated[Path | None, typer.Option(help="results folder")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="parallel runs")] = 2,
+    set_: SetOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="rerun every run instead of reusing finished ones")
+    ] = False,
+    plugin: PluginOpt = None,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    retries: RetriesOpt = 2,
+) -> None:
+    """Compare the data-, unitary- and circuit-level schemes (SPEC §7) on the same network, CEAS vs random scheduling."""
+    from ceas.experiment.schemes import compare_schemes
+    from ceas.plugins import activate
+
+    activate(plugin or [])
+    res = compare_schemes(
+        seeds=seeds, out=out, quick=quick, workers=workers, overrides=set_ or [], progress=not quiet,
+        fresh=fresh, backend=backend, address=address, retries=retries,
+    )  # fmt: skip
+    typer.echo((res["out"] / "report.md").read_text())
+    typer.echo(res["grid"].line())
+    typer.echo(f'results in {res["out"]} (query: ceas results query {res["out"]} "SQL")')
+
+
 results_app = typer.Typer(help="A grid's results as one dataset.", no_args_is_help=True)
 app.add_typer(results_app, name="results")
 
