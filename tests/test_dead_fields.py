@@ -207,10 +207,13 @@ def _plugin_leaves():
         for name in registry.names():
             if listed and getattr(registry[name], "surface", None) == "equivocation":
                 continue  # runs refuse it (the broker never runs equivocation)
-            choose = f'{field}=["{name}"]' if listed else f'{field}="{name}"'
+            choose = [f'{field}=["{name}"]' if listed else f'{field}="{name}"']
+            if listed and getattr(registry[name], "surface", None) == "state":
+                # a split circuit's QPU: every replica runs, one holds the Byzantine node
+                choose += ["broker.payload=classical", "partitions.scheme=unitary", "model.n_layers=2"]
             for hp, info in registry.params_model(name).model_fields.items():
                 path = f"{table}.{name}.{hp}" if listed else f"{table}.{hp}"
-                yield path, info, [choose]
+                yield path, info, choose
 
 
 def _candidates(path: str, info, current: Any) -> list[Any]:

@@ -439,6 +439,13 @@ def _partition_mode(cfg: RunConfig) -> None:
             _refuse(f"partitions.{name}", getattr(part, name), f"partitions.scheme = {part.scheme!r}",
                     f"{getattr(default, name)!r}, the default (only the {owner}-level scheme reads it)")  # fmt: skip
     if part.scheme == "data":
+        from ceas.security.attacks import ATTACKS
+
+        for name in cfg.security.attacks:
+            if getattr(ATTACKS[name], "surface", None) == "state":
+                _refuse("security.attacks", name, "partitions.scheme = 'data'",
+                        "attacks on the surfaces this scheme runs (a state attack corrupts the state a QPU of a "
+                        "split circuit forwards; set partitions.scheme to 'unitary' or 'circuit')")  # fmt: skip
         for name in ("simulator", "trajectories"):
             if hasattr(part, name) and getattr(part, name) != getattr(default, name):
                 _refuse(f"partitions.{name}", getattr(part, name), "partitions.scheme = 'data'",

@@ -224,3 +224,41 @@ def test_noisy_round_gradient_equals_the_dense_reference(scheme):
     np.testing.assert_allclose(got.grad, grad, atol=1e-10, rtol=0)
     monolithic = ctx.learner.model.loss_and_grad(theta, x, y)[1]
     assert np.abs(grad - monolithic).max() > 1e-3  # the pairs' noise is visible
+
+
+def test_a_scrambling_qpu_corrupts_its_whole_replica():
+    """Attack surface "state": at the unitary level a Byzantine first QPU that fully depolarises its block forwards
+    the maximally mixed state, so its replica's expectations and every block's gradient vanish (the honest second
+    QPU computes, and honestly reports, a gradient of nothing); at the circuit level its qubits are scrambled every
+    layer and the replica's gradient moves far from the clean one."""
+    from ceas.partitions.noise import PlacementNoise
+    from ceas.security.attacks import make_attack
+
+    attack = make_attack("scramble-state")
+    for scheme in ("unitary", "circuit"):
+        ctx = BrokerTrainer(small_config(scheme)).ctx
+        rng = np.random.default_rng(4)
+        theta = rng.uniform(0, 2 * np.pi, (1, ctx.n_params))
+        idx = rng.choice(ctx.learner.data.x_train.shape[0], (1, 4))
+        x, y = ctx.learner.data.x_train[idx], ctx.learner.data.y_train[idx]
+        clean = split_gradients(ctx.scheme, ctx.learner.model, theta, x, y, 0.95, None, None, rng)
+        p = np.zeros((1, 2))
+        p[0, 0] = attack.depolarise(np.zeros(1))[0]
+        noise = PlacementNoise(depolarizing=p)
+        bad = split_gradients(ctx.scheme, ctx.learner.model, theta, x, y, 0.95, noise, None, rng)
+        if scheme == "unitary":
+            assert np.abs(bad.grad).max() < 1e-12
+        else:
+            assert np.linalg.norm(bad.grad - clean.grad) > 0.3 * np.linalg.norm(clean.grad)
+        assert np.abs(clean.grad).max() > 1e-2
+
+
+def test_scramble_state_runs_through_the_broker_only_with_a_split_circuit():
+    cfg = small_config("unitary", 'security.attacks=["scramble-state"]', "security.byzantine_fraction=0.2",
+                       "scheduling.participants=4")  # fmt: skip
+    trainer = BrokerTrainer(cfg)
+    theta, opt = trainer.initial_parameters(), trainer.make_optimizer()
+    row = trainer.run_round(0, theta, opt).metrics
+    assert row["byzantine_participants"] >= 1 and np.isfinite(row["train_loss"])
+    with pytest.raises(ConfigError, match="security.attacks: 'scramble-state' is not allowed"):
+        load_config("paper", ['security.attacks=["scramble-state"]'])

@@ -141,7 +141,7 @@ def test_missing_name_and_unknown_surface():
         ValidationError,
         match=re.escape(
             "attack 'elsewhere' has surface 'weights'; expected one of "
-            "['gradient', 'equivocation', 'data', 'stamp', 'message', 'demand', 'agreement']"
+            "['gradient', 'equivocation', 'data', 'stamp', 'message', 'demand', 'agreement', 'state']"
         ),
     ):
         check_attack(Elsewhere())

@@ -147,9 +147,14 @@ def split_updates(
     members = reps.members[plan.replicas]  # (R, K)
     lead_batches = learner.minibatches(members[:, 0], rng)  # (R, B)
     thetas = np.broadcast_to(theta, (members.shape[0], theta.size)).copy()
-    noise = PlacementNoise(
+    calibrated = PlacementNoise(
         depolarizing=learner.depolarizing[members], readout_error=learner.readout_error[members]
     )
+    noise, byz = calibrated, ctx.is_byzantine[members]
+    if byz.any():  # a Byzantine QPU may scramble the state it holds and forwards (surface "state")
+        depolarizing = learner.depolarizing[members]
+        depolarizing[byz] = ctx.adversary.depolarise(depolarizing[byz])
+        noise = PlacementNoise(depolarizing=depolarizing, readout_error=calibrated.readout_error)
     result = split_gradients(
         ctx.scheme,
         learner.model,
@@ -161,6 +166,7 @@ def split_updates(
         cfg.training.shots,
         rng,
         mitigate=learner.mitigate,
+        calibration=calibrated,
     )
     row = np.searchsorted(plan.replicas, reps.replica(part))  # participant -> running replica
     own_error = np.where(reps.mask(part), result.variance[row], 0.0)

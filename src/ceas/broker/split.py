@@ -53,6 +53,7 @@ def split_gradients(
     rng: np.random.Generator,
     *,
     mitigate: bool = False,
+    calibration: PlacementNoise | None = None,
 ) -> SplitGradients:
     """Loss, gradient and shot variance of R replicas of ``scheme``.
 
@@ -74,7 +75,8 @@ def split_gradients(
     rng : numpy.random.Generator
         Shot (and trajectory) draws.
     mitigate : bool
-        Divide the estimates by ``scheme.contraction(noise)``.
+        Divide the estimates by ``scheme.contraction`` of the noise the QPUs are calibrated for: ``calibration``
+        (default ``noise``; a Byzantine QPU's scrambling is not part of it).
     """
     n_params, n_samples = theta.shape[1], x.shape[1]
     e_all = scheme.shifted_expvals(theta, x, werner, noise=noise, rng=rng)  # (R, 2P+1, B, O)
@@ -86,8 +88,9 @@ def split_gradients(
         plus, minus = e_all[:, 1 : 1 + n_params], e_all[:, 1 + n_params :]  # (R, P, B, O)
         var = ((1.0 - plus**2) + (1.0 - minus**2)) / (4.0 * shots)
         var_j = np.moveaxis(np.clip(var, 0.0, None), 1, 3)
-    if mitigate and noise is not None:
-        c = scheme.contraction(noise)  # (R, O)
+    calibration = noise if calibration is None else calibration
+    if mitigate and calibration is not None:
+        c = scheme.contraction(calibration)  # (R, O)
         e_hat, j_hat = e_hat / c[:, None, :], j_hat / c[:, None, :, None]
         var_j = var_j / (c[:, None, :, None] ** 2)
     labels = np.asarray(y, dtype=np.intp)

@@ -15,6 +15,8 @@ surface            call                                                         
 ``message``        ``attack.inject(ChannelView, rng) -> list[bytes]``             replay, forgery,
                                                                                   impersonation
 ``demand``         ``attack.demand(requested (f,)) -> (f,)``                      pair-hoarding
+``state``          ``attack.depolarise(p (f,)) -> (f,)``: a split circuit's QPU   scramble-state
+                   corrupts the state it holds and forwards (SPEC §7)
 =================  =============================================================  ==========================
 
 Below, :math:`g_1, \dots, g_h` are the honest updates, :math:`\mu = \frac1h\sum_i g_i` their mean and
@@ -69,6 +71,7 @@ __all__ = [
     "Replay",
     "RoundContext",
     "ScaledNegativeMean",
+    "ScrambleState",
     "SignFlip",
     "StampAttack",
     "StampClaims",
@@ -85,7 +88,7 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Surface = Literal["gradient", "equivocation", "data", "stamp", "message", "demand", "agreement"]
+Surface = Literal["gradient", "equivocation", "data", "stamp", "message", "demand", "agreement", "state"]
 SURFACES: tuple[str, ...] = (
     "gradient",
     "equivocation",
@@ -94,6 +97,7 @@ SURFACES: tuple[str, ...] = (
     "message",
     "demand",
     "agreement",  # ceas.security.agreement_attacks: runs with consensus.trusted_broker = false
+    "state",  # a split circuit's Byzantine QPU (partitions.scheme = unitary or circuit)
 )
 Aggregator = Callable[[np.ndarray], np.ndarray]
 """A robust rule as the adaptive attack sees it: updates (n, d) -> aggregate (d,)."""
@@ -721,6 +725,38 @@ class PairHoarding:
         return cls(params.hoarding_multiplier)
 
 
+@dataclass(frozen=True)
+class ScrambleState:
+    """State scrambling in a split circuit (SPEC §7): a Byzantine QPU depolarises the state it holds after each of
+    its layers with strength :math:`s` on top of its own noise, :math:`p \mapsto 1 - (1-p)(1-s)` -- at the unitary
+    level it forwards (nearly) the maximally mixed state to the next QPU, at the circuit level it scrambles its qubits
+    every layer. Every QPU of its replica then computes, and honestly reports, a gradient of a corrupted circuit."""
+
+    strength: float = 1.0
+    name: ClassVar[str] = "scramble-state"
+    surface: ClassVar[str] = "state"
+
+    class Params(_Params):
+        scramble_strength: float = Field(
+            1.0,
+            ge=0.0,
+            le=1.0,
+            description="scramble-state: depolarising strength s a Byzantine QPU adds to its block; [D] 1 = the "
+            "state it forwards carries nothing",
+        )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValidationError(f"strength must be in [0, 1], got {self.strength!r}")
+
+    def depolarise(self, p: np.ndarray) -> np.ndarray:
+        return 1.0 - (1.0 - np.asarray(p, float)) * (1.0 - self.strength)
+
+    @classmethod
+    def from_params(cls, params: BaseModel, **_: object) -> ScrambleState:
+        return cls(params.scramble_strength)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Channel attacks (they must all be rejected by ceas.security.messages.Verifier)
 
@@ -874,6 +910,7 @@ ATTACKS: Registry = Registry(
             Equivocation,
             PairHoarding,
             Adaptive,
+            ScrambleState,
         )
     },
 )
@@ -1014,6 +1051,12 @@ class CoordinatedAttack:
         for attack in self.on("demand"):
             requested = attack.demand(requested)
         return requested
+
+    def depolarise(self, p: np.ndarray) -> np.ndarray:
+        """Depolarising strengths (f,) of Byzantine QPUs of a split circuit after every state attack."""
+        for attack in self.on("state"):
+            p = attack.depolarise(p)
+        return p
 
 
 def make_adversary(

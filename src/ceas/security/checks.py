@@ -167,6 +167,13 @@ def check_attack(attack: object, *, seed: int = 0) -> None:
             raise _fail(name, "is an agreement attack but has no string 'behaviour'")
         return
 
+    if surface == "state":
+        p = np.array([0.0, 0.1, 1.0])
+        out = _check_array(name, attack.depolarise(p.copy()), p.shape, "(f,)")
+        if np.any(out < p - 1e-12) or np.any(out > 1):
+            raise _fail(name, "returned a depolarising strength outside [p, 1] (a QPU's own noise stays)")
+        return
+
     requested = np.array([3, 0, 5])
     out = _check_array(name, attack.demand(requested.copy()), requested.shape, "(f,)")
     if np.any(out < 0):
