@@ -19,6 +19,7 @@ from ceas.errors import ValidationError
 from ceas.partitions import _density as dm
 from ceas.partitions._trajectory import (
     finish,
+    frame_gathers,
     initial_vectors,
     layer0_state,
     propagate,
@@ -31,7 +32,7 @@ from ceas.partitions.channels import (
 )
 from ceas.partitions.noise import PlacementNoise, check_noise
 from ceas.qnn.circuit import CircuitSpec, cnot_permutation, z_signs
-from ceas.qnn.gates import local_unitary, ry_matrix
+from ceas.qnn.gates import kron_vectors, local_unitary, ry_matrix, rz_phases
 from ceas.qnn.shots import sample_expval
 
 __all__ = ["PairDemand", "PartitionScheme", "pair_demand"]
@@ -384,8 +385,10 @@ class DensityScheme:
         n_st = n_samples * n_traj // n_bu
         th = theta.reshape(n_jobs, 1, n_layers, n, 2)
         ry = th[..., 0] + x[node][:, :, None, :] if spec.reupload else th[..., 0]  # (J, Bu, L, n)
-        u = local_unitary(ry, np.broadcast_to(th[..., 1], ry.shape))  # (J, Bu, L, n, 2, 2)
-        ry_last = ry_matrix(ry[..., n_layers - 1, :])
+        rz = np.broadcast_to(th[..., 1], ry.shape)
+        u0 = local_unitary(ry[..., 0, :], rz[..., 0, :])  # (J, Bu, n, 2, 2), layer 0
+        ry_mats = ry_matrix(ry)  # (J, Bu, L, n, 2, 2)
+        rz_diag = kron_vectors(rz_phases(rz)) if n_layers >= 3 else np.ones((n_jobs, 1, n_layers, 1))
         fx0, fz0 = fx[..., 0, :].copy(), fz[..., 0, :].copy()  # frame 0, pulled back through layer 0's CNOTs
         propagate(fx0, fz0, self._layer_cnots(0), reverse=True)
         cnots = [self._layer_cnots(layer) for layer in range(n_layers)]
@@ -402,19 +405,22 @@ class DensityScheme:
         for a, b in zip(starts[:-1], starts[1:]):  # groups of jobs sharing layer 0
             k = node[a]
             enc = None if spec.reupload else x[k][:, None, :]
-            v0 = initial_vectors(u[a, :, 0][:, None], enc, fx0[k], fz0[k]).reshape(n_bu, n_st, n, 2)
-            fxm = fx[k].reshape(1, n_bu, n_st, n_layers, n)
-            fzm = fz[k].reshape(1, n_bu, n_st, n_layers, n)
+            v0 = initial_vectors(u0[a][:, None], enc, fx0[k], fz0[k]).reshape(n_bu, n_st, n, 2)
+            fxm = fx[k].reshape(n_bu, n_st, n_layers, n)
+            fzm = fz[k].reshape(n_bu, n_st, n_layers, n)
             for b0 in range(0, n_bu, bc):  # chunks bound the memory of one call
                 for s0 in range(0, n_st, sc):
                     bs, ss = slice(b0, b0 + bc), slice(s0, s0 + sc)
                     psi0 = layer0_state(v0[bs, ss], inverses[0])[None]
+                    gathers = [None] + [
+                        frame_gathers(inverses[m], fxm[bs, ss, m], fzm[bs, ss, m])
+                        for m in range(1, n_layers - 1)
+                    ]  # fmt: skip
                     for j0 in range(a, b, jc):
                         js = slice(j0, min(j0 + jc, b))
                         out[js, bs, ss] = finish(
-                            psi0, u[js, bs], ry_last[js, bs], fxm[:, bs, ss], fzm[:, bs, ss],
-                            inverses, signs,
-                        )  # fmt: skip
+                            psi0, ry_mats[js, bs], rz_diag[js, bs], gathers, signs
+                        )
         return out.reshape(n_jobs, n_samples, n_traj, n_out)
 
     def _trajectory_samples(
