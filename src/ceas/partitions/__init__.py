@@ -29,6 +29,7 @@ from ceas.partitions.channels import (
 )
 from ceas.partitions.circuit_level import CircuitLevel
 from ceas.partitions.data_level import DataLevel
+from ceas.partitions.noise import PlacementNoise
 from ceas.partitions.params import PartitionParams, scheme_from_params
 from ceas.partitions.registry import SCHEMES, get_scheme, make_scheme, register_scheme, scheme_names
 from ceas.partitions.unitary_level import UnitaryLevel
@@ -43,6 +44,7 @@ __all__ = [
     "PairDemand",
     "PartitionParams",
     "PartitionScheme",
+    "PlacementNoise",
     "UnitaryLevel",
     "get_scheme",
     "make_scheme",
