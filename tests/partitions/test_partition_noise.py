@@ -42,17 +42,18 @@ def test_node_and_pair_noise_match_dense_reference(case):
         w = rng.uniform(0.5, 1.0, (2, *scheme.pair_shape))
         noise = random_noise(2, scheme.n_qpus, rng)
         got = scheme.expval(theta, x, w, noise=noise)
-        if scheme.name == "unitary":
-            f = lambda k, b: ref.unitary_level(  # noqa: E731
-                theta[k], x[k, b], w[k], blocks=blocks, node_p=noise.depolarizing[k],
-                node_r=noise.readout_error[k], **kw,
-            )  # fmt: skip
-        else:
-            f = lambda k, b: ref.circuit_level(  # noqa: E731
-                theta[k], x[k, b], w[k], qubits_per_qpu=m, node_p=noise.depolarizing[k],
-                node_r=noise.readout_error[k], **kw,
-            )  # fmt: skip
-        want = [[f(k, b) for b in range(2)] for k in range(2)]
+        split = {"blocks": blocks} if scheme.name == "unitary" else {"qubits_per_qpu": m}
+        run = ref.unitary_level if scheme.name == "unitary" else ref.circuit_level
+        want = [
+            [
+                run(
+                    theta[k], x[k, b], w[k], node_p=noise.depolarizing[k],
+                    node_r=noise.readout_error[k], **split, **kw,
+                )
+                for b in range(2)
+            ]
+            for k in range(2)
+        ]  # fmt: skip
         np.testing.assert_allclose(got, want, atol=1e-10, rtol=0)
         assert np.abs(got - scheme.expval(theta, x, w)).max() > 1e-3  # the node noise is visible
 
@@ -68,7 +69,7 @@ def test_noisy_gradients_are_parameter_shift_of_the_noisy_expectation():
     noise = random_noise(1, 2, rng)
     _, jac = scheme.expval_and_jacobian(theta, x, w, noise=noise)
     kw = {"n": 3, "n_layers": 2, "reupload": True, "qubits_per_qpu": 2}
-    f = lambda th: ref.circuit_level(  # noqa: E731
+    f = lambda th: ref.circuit_level(
         th, x[0, 0], w[0], node_p=noise.depolarizing[0], node_r=noise.readout_error[0], **kw
     )[0]
     h = 1e-5
@@ -96,7 +97,9 @@ def test_one_qpu_is_the_data_level_noisy_model(reupload):
         np.testing.assert_allclose(jac, jac_ref, atol=1e-12, rtol=0)
         np.testing.assert_allclose(scheme.expval(theta, x, noise=noise), e_ref, atol=1e-12, rtol=0)
         np.testing.assert_allclose(
-            scheme.contraction(noise), np.repeat(node.contraction(3)[:, None], 3, axis=1), atol=1e-15
+            scheme.contraction(noise),
+            np.repeat(node.contraction(3)[:, None], 3, axis=1),
+            atol=1e-15,
         )
     # the data level draws its shots as parameter_shift does
     e_s, j_s = DataLevel(spec, simulator=sim).expval_and_jacobian(
@@ -122,7 +125,9 @@ def test_unitary_level_closed_form_product_of_block_contractions():
     e, jac = scheme.expval_and_jacobian(theta, x, w, noise=noise)
     np.testing.assert_allclose(e, e0 * factor[:, None, None], atol=1e-14)
     np.testing.assert_allclose(jac, j0 * factor[:, None, None, None], atol=1e-14)
-    np.testing.assert_allclose(scheme.contraction(noise), np.repeat(factor[:, None], 3, 1), atol=1e-15)
+    np.testing.assert_allclose(
+        scheme.contraction(noise), np.repeat(factor[:, None], 3, 1), atol=1e-15
+    )
 
 
 def test_circuit_level_contraction_is_a_first_order_calibration():
@@ -163,7 +168,9 @@ def test_placement_noise_is_validated():
         PlacementNoise(np.zeros((2, 2)), np.full((2, 2), 0.6))
     with pytest.raises(ValidationError, match=r"noise must have shape \(N, K\) = \(2, 2\)"):
         scheme.expval(theta, x, noise=PlacementNoise(np.zeros((2, 3))))
-    with pytest.raises(ValidationError, match="noise must be a PlacementNoise or None, got NodeNoise"):
+    with pytest.raises(
+        ValidationError, match="noise must be a PlacementNoise or None, got NodeNoise"
+    ):
         scheme.expval(theta, x, noise=NodeNoise(np.zeros(2)))
     noise = PlacementNoise(np.zeros((2, 1)))
     assert np.array_equal(noise.readout_error, np.zeros((2, 1)))

@@ -67,11 +67,15 @@ def test_parameter_owner_is_the_qpu_holding_each_parameter():
         held[uni.block_parameters(block)] = True
         assert np.array_equal(owner == block, held)
     cir = CircuitLevel(spec, 2)
-    qubit_of_param = np.broadcast_to(np.arange(3)[None, :, None], (5, 3, 2)).ravel()  # θ[l, q, j] -> q
+    qubit_of_param = np.broadcast_to(
+        np.arange(3)[None, :, None], (5, 3, 2)
+    ).ravel()  # θ[l, q, j] -> q
     assert np.array_equal(cir.parameter_owner, np.array(cir.qpu_of_qubit)[qubit_of_param])
 
 
-@pytest.mark.parametrize("make", [lambda s: UnitaryLevel(s, 2), lambda s: CircuitLevel(s, 2), DataLevel])
+@pytest.mark.parametrize(
+    "make", [lambda s: UnitaryLevel(s, 2), lambda s: CircuitLevel(s, 2), DataLevel]
+)
 def test_shifted_expvals_are_the_expectations_at_the_shifted_parameters(make):
     rng = np.random.default_rng(6)
     spec = CircuitSpec(3, 2, n_classes=3)

@@ -55,11 +55,17 @@ def test_trajectory_mean_is_within_three_sigma_of_the_density_result(scheme_name
     spec = CircuitSpec(4, 3, reupload=bool(seed % 2))
     theta, x = random_inputs(spec, 1, 1, rng)
     if scheme_name == "unitary":
-        dens, traj = (UnitaryLevel(spec, 3, simulator=s, trajectories=4000) for s in ("density", "trajectory"))
+        dens, traj = (
+            UnitaryLevel(spec, 3, simulator=s, trajectories=4000) for s in ("density", "trajectory")
+        )
     else:
-        dens, traj = (CircuitLevel(spec, 2, simulator=s, trajectories=4000) for s in ("density", "trajectory"))
+        dens, traj = (
+            CircuitLevel(spec, 2, simulator=s, trajectories=4000) for s in ("density", "trajectory")
+        )
     w = rng.uniform(0.7, 1.0, (1, *dens.pair_shape))
-    noise = PlacementNoise(rng.uniform(0, 0.1, (1, dens.n_qpus)), rng.uniform(0, 0.05, (1, dens.n_qpus)))
+    noise = PlacementNoise(
+        rng.uniform(0, 0.1, (1, dens.n_qpus)), rng.uniform(0, 0.05, (1, dens.n_qpus))
+    )
     e_exact, j_exact = dens.expval_and_jacobian(theta, x, w, noise=noise)
     e_t, j_t = _per_trajectory(traj, theta, x, w, noise, seed)
     for exact, draws in ((e_exact, e_t), (j_exact, j_t)):
@@ -110,11 +116,17 @@ def test_twelve_qubits_run_with_trajectories_only():
         assert e.shape == (1, 2, 1) and jac.shape == (1, 2, 1, spec.n_params)
         assert np.all(np.abs(e) <= 1) and np.all(np.isfinite(jac))
         assert scheme.shifted_expvals(theta, x, 0.95, noise=noise, rng=rng).shape == (1, 97, 2, 1)
-        with pytest.raises(ValidationError, match="rng must be a numpy.random.Generator: the trajectory"):
+        with pytest.raises(
+            ValidationError, match="rng must be a numpy.random.Generator: the trajectory"
+        ):
             scheme.expval(theta, x)
-    with pytest.raises(ValidationError, match=r"n_qubits must be in \[1, 10\] .*simulator='density'"):
+    with pytest.raises(
+        ValidationError, match=r"n_qubits must be in \[1, 10\] .*simulator='density'"
+    ):
         CircuitLevel(spec, 4, simulator="density")
     with pytest.raises(ValidationError, match="simulator must be one of auto, density, trajectory"):
         CircuitLevel(CircuitSpec(4, 2), 2, simulator="dense")
-    with pytest.raises(ValidationError, match=r"trajectories must be an integer in \[1, inf\), got 0"):
+    with pytest.raises(
+        ValidationError, match=r"trajectories must be an integer in \[1, inf\), got 0"
+    ):
         UnitaryLevel(CircuitSpec(4, 2), 2, trajectories=0)

@@ -109,7 +109,7 @@ def frame_gathers(inverse: np.ndarray, fx: np.ndarray, fz: np.ndarray) -> list:
 
 def apply_gathers(psi: np.ndarray, gathers: list) -> np.ndarray:
     """Apply :func:`frame_gathers` to psi (J, Bc, D, S)."""
-    n_units, n_bu, dim, n_states = psi.shape
+    n_units, _, dim, n_states = psi.shape
     out = np.empty_like(psi)
     for b, (flat, signs) in enumerate(gathers):  # loop over units with their own frames
         part = np.take(psi[:, b].reshape(n_units, dim * n_states), flat, axis=1)
@@ -163,7 +163,9 @@ def finish(
         if layer >= 2:
             psi = apply_gathers(psi, gathers[layer - 1])
         psi = apply_groups(psi, ry[..., layer, :, :, :], real=True)
-        if layer < n_layers - 1:  # RZ as one diagonal (the last layer's does not change Z statistics)
+        if (
+            layer < n_layers - 1
+        ):  # RZ as one diagonal (the last layer's does not change Z statistics)
             psi *= rz[..., layer, :, None]
     return readout(psi, signs)
 
@@ -212,11 +214,12 @@ def sample_frames(
     -------
     fx, fz : ndarray, shape (N, B, T, L, n) bool
     """
-    n_nodes, n_samples, n_traj = shape
     fx = np.zeros((*shape, len(program), n), dtype=bool)
     fz = np.zeros_like(fx)
     full = set(range(n))
-    for layer, ops in enumerate(program):  # loop over the circuit's channels, each vectorised over states
+    for layer, ops in enumerate(
+        program
+    ):  # loop over the circuit's channels, each vectorised over states
         lx, lz = fx[..., layer, :], fz[..., layer, :]
         for op in ops:
             if hasattr(op, "cnots"):

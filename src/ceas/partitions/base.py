@@ -8,6 +8,7 @@ parameter per pair a single circuit run consumes, the same for every run of that
 
 from __future__ import annotations
 
+import itertools
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -92,11 +93,29 @@ class PartitionScheme(Protocol):
         Registry key ("data", "unitary", "circuit", ...).
     spec : CircuitSpec
     n_qpus : int
-        QPUs one circuit occupies.
+        K, the QPUs one circuit occupies.
     pair_shape : tuple of int
         Shape of the pair visibilities one run consumes (``werner`` broadcasts to (N, *pair_shape)).
     links : tuple of (int, int)
         QPU pairs that consume pairs, and ``pairs_per_link`` the pairs one run uses on each.
+    slot_link : tuple of int, length prod(pair_shape)
+        For each flattened pair slot, the index into ``links`` of the link that pair is on (() when no pairs).
+    parameter_owner : ndarray (P,) int
+        The QPU (0 … K−1) holding each parameter: whose replicas agree on it, whose gradient share it is.
+
+    Methods
+    -------
+    All take θ (N, P), x (N, B, n), ``werner`` and the keywords ``noise`` (a
+    :class:`~ceas.partitions.noise.PlacementNoise` of shape (N, K), or None) and ``rng`` (a Generator: for shots,
+    and for the error patterns of a trajectory simulator).
+
+    * ``expval(theta, x, werner=1.0, *, noise=None, rng=None)`` -> (N, B, O)
+    * ``shifted_expvals(theta, x, werner=1.0, *, noise=None, rng=None)`` -> (N, 2P+1, B, O): the expectations at
+      θ, θ + π/2·e_p, θ − π/2·e_p before shot sampling (exact, or trajectory means over patterns shared by the
+      2P+1 circuits of a sample): what the caller needs for the plug-in shot variance of the gradient
+    * ``expval_and_jacobian(theta, x, werner=1.0, *, shots=None, rng=None, noise=None)`` -> (N, B, O), (N, B, O, P)
+    * ``contraction(noise)`` -> (N, O): the factor node noise shrinks each readout ⟨Z⟩ by (exact at the data and
+      unitary levels, a first-order calibration at the circuit level)
     """
 
     name: str
@@ -105,15 +124,25 @@ class PartitionScheme(Protocol):
     pair_shape: tuple[int, ...]
     links: tuple[tuple[int, int], ...]
     pairs_per_link: tuple[int, ...]
+    slot_link: tuple[int, ...]
+    parameter_owner: np.ndarray
 
-    def expval(self, theta, x, werner=1.0) -> np.ndarray:
-        """Exact expectations (N, B, O) of the readout ⟨Z⟩ with pairs of visibility ``werner``."""
+    def expval(self, theta, x, werner=1.0, *, noise=None, rng=None) -> np.ndarray:
+        """Expectations (N, B, O) of the readout ⟨Z⟩ with pairs of visibility ``werner``."""
+        ...
+
+    def shifted_expvals(self, theta, x, werner=1.0, *, noise=None, rng=None) -> np.ndarray:
+        """Expectations (N, 2P+1, B, O) at the parameter-shifted θ, before shot sampling."""
         ...
 
     def expval_and_jacobian(
-        self, theta, x, werner=1.0, *, shots: int | None = None, rng=None
+        self, theta, x, werner=1.0, *, shots: int | None = None, rng=None, noise=None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Expectations (N, B, O) and their parameter-shift Jacobian (N, B, O, P)."""
+        ...
+
+    def contraction(self, noise) -> np.ndarray:
+        """Factor (N, O) by which node noise shrinks each readout ⟨Z⟩."""
         ...
 
 
@@ -402,7 +431,7 @@ class DensityScheme:
         bc = max(1, min(n_bu, TRAJECTORY_CHUNK_BYTES // (per_state * sc)))
         jc = max(1, TRAJECTORY_CHUNK_BYTES // (per_state * sc * bc))
         out = np.empty((n_jobs, n_bu, n_st, n_out))
-        for a, b in zip(starts[:-1], starts[1:]):  # groups of jobs sharing layer 0
+        for a, b in itertools.pairwise(starts):  # groups of jobs sharing layer 0
             k = node[a]
             enc = None if spec.reupload else x[k][:, None, :]
             v0 = initial_vectors(u0[a][:, None], enc, fx0[k], fz0[k]).reshape(n_bu, n_st, n, 2)
