@@ -535,7 +535,8 @@ class DensityScheme:
         """Expectations at :func:`shifted_thetas` (θ, θ + π/2·e_p, θ − π/2·e_p) before any shot sampling.
 
         Exact with the density simulator; with trajectories each is the mean over the same ``trajectories``
-        error patterns per (node, sample) for all 2P + 1 sets (common random numbers). Arguments as in
+        error patterns per (node, sample) for all 2P + 1 sets (common random numbers: unbiased, but not always a
+        lower gradient variance, see docs/partitions.md). Arguments as in
         :meth:`expval`.
 
         Returns
