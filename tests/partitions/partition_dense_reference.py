@@ -48,7 +48,10 @@ def cz(a: int, b: int, n: int) -> np.ndarray:
     return on_wires({a: P0}, n) + on_wires({a: P1, b: Z}, n)
 
 
-def entangler_pairs(name: str, n: int) -> list[tuple[int, int]]:
+def entangler_pairs(name, n: int) -> list[tuple[int, int]]:
+    """The named pattern, written out here; a list of (control, target) pairs is taken as given."""
+    if not isinstance(name, str):
+        return [tuple(p) for p in name]
     if name == "ring":
         if n == 1:
             return []
@@ -187,8 +190,35 @@ def readout(n: int, n_classes: int, entangler: str) -> list[int]:
     return list(range(o)) if entangler == "ring" else list(range(n - o, n))
 
 
-def run_circuit(theta, x, n, n_layers, entangler, reupload, n_classes, after_cnot, after_layer):
-    """ρ through the circuit; ``after_cnot(layer, c, t, rho)`` and ``after_layer(layer, rho)`` insert channels."""
+PAULI_1Q = (I2, X, Y, Z)
+
+
+def pauli_strings(qubits: list[int], n: int) -> list[np.ndarray]:
+    """All 4^|Q| Pauli strings on ``qubits`` (identity elsewhere) as n-qubit matrices, the identity first."""
+    out = []
+    for idx in np.ndindex(*([4] * len(qubits))):
+        out.append(on_wires({q: PAULI_1Q[i] for q, i in zip(qubits, idx)}, n))
+    return out
+
+
+def block_depolarising_kraus(qubits: list[int], n: int, p: float) -> list[np.ndarray]:
+    """ρ → (1−p)ρ + p·tr_Q(ρ)⊗I/2^|Q| as Kraus operators: with probability p a uniformly random Pauli string on
+    Q (the twirl over the Pauli group is the full depolariser of Q), the identity otherwise."""
+    strings = pauli_strings(qubits, n)
+    weight = p / len(strings)
+    return [np.sqrt(1.0 - p + weight) * strings[0]] + [np.sqrt(weight) * s for s in strings[1:]]
+
+
+def readout_flip_kraus(qubit: int, n: int, r: float) -> list[np.ndarray]:
+    """The measured bit of ``qubit`` flipped with probability r: ρ → (1−r)ρ + r·XρX before measuring."""
+    return [np.sqrt(1.0 - r) * np.eye(2**n), np.sqrt(r) * on_wires({qubit: X}, n)]
+
+
+def run_circuit(
+    theta, x, n, n_layers, entangler, reupload, n_classes, after_cnot, after_layer, before_readout=None
+):
+    """ρ through the circuit; ``after_cnot(layer, c, t, rho)`` and ``after_layer(layer, rho)`` insert channels,
+    ``before_readout(q, rho)`` a channel before measuring readout qubit q."""
     t = np.asarray(theta).reshape(n_layers, n, 2)
     d = 2**n
     rho = np.zeros((d, d), dtype=complex)
@@ -201,40 +231,78 @@ def run_circuit(theta, x, n, n_layers, entangler, reupload, n_classes, after_cno
             rho = g @ rho @ g.conj().T
             rho = after_cnot(layer, c, tg, rho)
         rho = after_layer(layer, rho)
-    return np.array(
-        [np.real(np.trace(on_wires({q: Z}, n) @ rho)) for q in readout(n, n_classes, entangler)]
-    )
+    out = []
+    for q in readout(n, n_classes, entangler):
+        rq = rho if before_readout is None else before_readout(q, rho)
+        out.append(np.real(np.trace(on_wires({q: Z}, n) @ rq)))
+    return np.array(out)
 
 
 def unitary_level(
-    theta, x, werner, *, n, n_layers, blocks, entangler="ring", reupload=False, n_classes=2
+    theta,
+    x,
+    werner,
+    *,
+    n,
+    n_layers,
+    blocks,
+    entangler="ring",
+    reupload=False,
+    n_classes=2,
+    node_p=None,
+    node_r=None,
 ):
-    """⟨Z⟩ of the layer-split circuit; ``werner`` (blocks-1, n). Block sizes: ceil first, as documented."""
+    """⟨Z⟩ of the layer-split circuit; ``werner`` (blocks-1, n). Block sizes: ceil first, as documented.
+
+    ``node_p``, ``node_r`` (blocks,): QPU k depolarises the whole register after each layer of its block (before
+    the state leaves), and the last QPU's readout flips each measured bit with probability r."""
     sizes = [n_layers // blocks + (1 if i < n_layers % blocks else 0) for i in range(blocks)]
     boundary = {int(np.sum(sizes[: h + 1])) - 1: h for h in range(blocks - 1)}
+    owner = [b for b in range(blocks) for _ in range(sizes[b])]
 
     def after_layer(layer, rho):
+        if node_p is not None:
+            rho = kraus_apply(rho, block_depolarising_kraus(list(range(n)), n, node_p[owner[layer]]))
         if layer in boundary:
             for q in range(n):
                 rho = kraus_apply(rho, depolarising_kraus(q, n, werner[boundary[layer]][q]))
         return rho
 
+    def before_readout(q, rho):
+        return kraus_apply(rho, readout_flip_kraus(q, n, node_r[-1]))
+
     return run_circuit(
-        theta, x, n, n_layers, entangler, reupload, n_classes, lambda *a: a[-1], after_layer
-    )
+        theta, x, n, n_layers, entangler, reupload, n_classes, lambda *a: a[-1], after_layer,
+        None if node_r is None else before_readout,
+    )  # fmt: skip
 
 
 def circuit_level(
-    theta, x, werner, *, n, n_layers, qubits_per_qpu, entangler="ring", reupload=False, n_classes=2
+    theta,
+    x,
+    werner,
+    *,
+    n,
+    n_layers,
+    qubits_per_qpu,
+    entangler="ring",
+    reupload=False,
+    n_classes=2,
+    node_p=None,
+    node_r=None,
+    placement=None,
 ):
     """⟨Z⟩ of the qubit-split circuit; ``werner`` (L, R) for the R remote CNOTs of each layer, in order.
 
     The remote CNOT's channel comes from the simulated gate-teleportation protocol, not from ``ceas``.
+    ``placement`` (n,) gives the QPU of each qubit (default: blocks of ``qubits_per_qpu``). ``node_p``,
+    ``node_r`` (K,): after each layer QPU j depolarises its own qubits, and flips the measured bits of its qubits.
     """
+    qpu = list(placement) if placement is not None else [q // qubits_per_qpu for q in range(n)]
     counter = {}
 
     def after_cnot(layer, c, t, rho):
-        if c // qubits_per_qpu == t // qubits_per_qpu:
+        if qpu[c] == qpu[t]:
             return rho
         r = counter.get(layer, 0)
         counter[layer] = r + 1
@@ -244,6 +312,17 @@ def circuit_level(
         rho = g.conj().T @ rho @ g
         return kraus_apply(rho, remote_cnot_kraus(c, t, n, lam))
 
+    def after_layer(layer, rho):
+        if node_p is not None:
+            for j in sorted(set(qpu)):
+                mine = [q for q in range(n) if qpu[q] == j]
+                rho = kraus_apply(rho, block_depolarising_kraus(mine, n, node_p[j]))
+        return rho
+
+    def before_readout(q, rho):
+        return kraus_apply(rho, readout_flip_kraus(q, n, node_r[qpu[q]]))
+
     return run_circuit(
-        theta, x, n, n_layers, entangler, reupload, n_classes, after_cnot, lambda _, rho: rho
-    )
+        theta, x, n, n_layers, entangler, reupload, n_classes, after_cnot, after_layer,
+        None if node_r is None else before_readout,
+    )  # fmt: skip

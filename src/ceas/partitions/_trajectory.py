@@ -86,18 +86,37 @@ def apply_groups(psi: np.ndarray, u: np.ndarray, real: bool = False) -> np.ndarr
     return psi
 
 
-def apply_frame(psi: np.ndarray, fx: np.ndarray, fz: np.ndarray) -> np.ndarray:
-    """ψ → Z^z X^x ψ per state: out[..., j, s] = (−1)^{|j ∧ z|} ψ[..., j ⊕ x, s]; fx, fz (..., S, n) bool,
-    broadcast against psi (..., D, S)."""
-    dim = psi.shape[-2]
-    n = fx.shape[-1]
-    xmask = fx.astype(np.int64) @ pauli_bits(n)  # (..., S)
-    idx = np.arange(dim)[:, None] ^ xmask[..., None, :]
-    out = np.take_along_axis(psi, np.broadcast_to(idx, psi.shape), axis=-2)
-    if fz.any():
-        bits = (1.0 - z_signs(n)) / 2.0  # (D, n) bit of wire q in index j
-        parity = np.matmul(bits, np.swapaxes(fz.astype(np.float64), -1, -2))  # (..., D, S)
-        out *= 1.0 - 2.0 * (parity % 2.0)
+def frame_gathers(inverse: np.ndarray, fx: np.ndarray, fz: np.ndarray) -> list:
+    """How to apply Z^z X^x C per state with one gather, C the CNOT permutation with inverse ``inverse`` (D,):
+    out[..., j, s] = (−1)^{|j ∧ z_s|} ψ[..., c⁻¹[j ⊕ x_s], s].
+
+    fx, fz (Bc, S, n) bool. Returns, per unit b of Bc, (flat index (D·S,) into ψ[b] viewed as (D·S,), signs
+    (D, S) or None)."""
+    n_bu, n_states, n = fx.shape
+    dim = inverse.shape[0]
+    xmask = fx.astype(np.int64) @ pauli_bits(n)  # (Bc, S)
+    rows = np.arange(dim)[:, None]
+    cols = np.arange(n_states)[None, :]
+    bits = (1.0 - z_signs(n)) / 2.0  # (D, n): bit of wire q in index j
+    out = []
+    for b in range(n_bu):  # loop over the units with their own frames (samples, with re-uploading)
+        flat = (inverse[rows ^ xmask[b][None, :]] * n_states + cols).ravel()
+        z = fz[b]
+        signs = 1.0 - 2.0 * ((bits @ z.T.astype(np.float64)) % 2.0) if z.any() else None
+        out.append((flat, signs))
+    return out
+
+
+def apply_gathers(psi: np.ndarray, gathers: list) -> np.ndarray:
+    """Apply :func:`frame_gathers` to psi (J, Bc, D, S)."""
+    n_units, _, dim, n_states = psi.shape
+    out = np.empty_like(psi)
+    for b, (flat, signs) in enumerate(gathers):  # loop over units with their own frames
+        part = np.take(psi[:, b].reshape(n_units, dim * n_states), flat, axis=1)
+        part = part.reshape(n_units, dim, n_states)
+        if signs is not None:
+            part *= signs
+        out[:, b] = part
     return out
 
 
@@ -116,28 +135,22 @@ def readout(psi: np.ndarray, signs: np.ndarray) -> np.ndarray:
 
 
 def finish(
-    psi: np.ndarray,
-    u: np.ndarray,
-    ry_last: np.ndarray,
-    fx: np.ndarray,
-    fz: np.ndarray,
-    inverses: tuple[np.ndarray, ...],
-    signs: np.ndarray,
+    psi: np.ndarray, ry: np.ndarray, rz: np.ndarray, gathers: list, signs: np.ndarray
 ) -> np.ndarray:
     """Layers 1 … L−1 and the readout, from the state after layer 0.
 
     Parameters
     ----------
     psi : ndarray, shape (..., D, S)
-        States after layer 0 (:func:`layer0_state`); leading axes broadcast against ``u`` (shared prefixes).
-    u : ndarray, shape (..., L, n, 2, 2)
-        Local rotations RZ·RY per unit and layer (layer 0 and the last layer are not read).
-    ry_last : ndarray, shape (..., n, 2, 2), real
-        RY of the last layer (its RZ does not change Z-basis statistics); not read when L = 1.
-    fx, fz : ndarray, shape (..., S, L, n) bool
-        Frames at the end of each layer (only 1 … L−2 are read here).
-    inverses : tuple of ndarray (D,)
-        Inverse basis permutation of each layer's CNOTs.
+        States after layer 0 (:func:`layer0_state`); leading axes broadcast against ``ry`` (shared prefixes).
+    ry : ndarray, shape (..., L, n, 2, 2), real
+        RY matrices per unit and layer (layer 0 is not read).
+    rz : ndarray, shape (..., L, D), complex
+        Diagonal of ⊗_q RZ per unit and layer (layers 0 and L−1 are not read: the last one does not change
+        Z-basis statistics).
+    gathers : list
+        For each layer l = 1 … L−2, :func:`frame_gathers` of layer l's CNOTs and frame (applied before
+        layer l + 1); entry 0 is not read.
     signs : ndarray, shape (D, O)
         z_q(c[k]) for the readout qubits, c the last layer's CNOT permutation.
 
@@ -145,15 +158,15 @@ def finish(
     -------
     ndarray, shape (..., S, O)
     """
-    n_layers = len(inverses)
+    n_layers = ry.shape[-4]
     for layer in range(1, n_layers):  # loop over layers of the circuit
         if layer >= 2:
-            psi = np.take(psi, inverses[layer - 1], axis=-2)
-            psi = apply_frame(psi, fx[..., layer - 1, :], fz[..., layer - 1, :])
-        if layer < n_layers - 1:
-            psi = apply_groups(psi, u[..., layer, :, :, :])
-        else:
-            psi = apply_groups(psi, ry_last, real=True)
+            psi = apply_gathers(psi, gathers[layer - 1])
+        psi = apply_groups(psi, ry[..., layer, :, :, :], real=True)
+        if (
+            layer < n_layers - 1
+        ):  # RZ as one diagonal (the last layer's does not change Z statistics)
+            psi *= rz[..., layer, :, None]
     return readout(psi, signs)
 
 
@@ -201,11 +214,12 @@ def sample_frames(
     -------
     fx, fz : ndarray, shape (N, B, T, L, n) bool
     """
-    n_nodes, n_samples, n_traj = shape
     fx = np.zeros((*shape, len(program), n), dtype=bool)
     fz = np.zeros_like(fx)
     full = set(range(n))
-    for layer, ops in enumerate(program):  # loop over the circuit's channels, each vectorised over states
+    for layer, ops in enumerate(
+        program
+    ):  # loop over the circuit's channels, each vectorised over states
         lx, lz = fx[..., layer, :], fz[..., layer, :]
         for op in ops:
             if hasattr(op, "cnots"):

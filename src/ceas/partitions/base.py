@@ -8,6 +8,7 @@ parameter per pair a single circuit run consumes, the same for every run of that
 
 from __future__ import annotations
 
+import itertools
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -19,6 +20,7 @@ from ceas.errors import ValidationError
 from ceas.partitions import _density as dm
 from ceas.partitions._trajectory import (
     finish,
+    frame_gathers,
     initial_vectors,
     layer0_state,
     propagate,
@@ -31,7 +33,7 @@ from ceas.partitions.channels import (
 )
 from ceas.partitions.noise import PlacementNoise, check_noise
 from ceas.qnn.circuit import CircuitSpec, cnot_permutation, z_signs
-from ceas.qnn.gates import local_unitary, ry_matrix
+from ceas.qnn.gates import kron_vectors, local_unitary, ry_matrix, rz_phases
 from ceas.qnn.shots import sample_expval
 
 __all__ = ["PairDemand", "PartitionScheme", "pair_demand"]
@@ -91,11 +93,29 @@ class PartitionScheme(Protocol):
         Registry key ("data", "unitary", "circuit", ...).
     spec : CircuitSpec
     n_qpus : int
-        QPUs one circuit occupies.
+        K, the QPUs one circuit occupies.
     pair_shape : tuple of int
         Shape of the pair visibilities one run consumes (``werner`` broadcasts to (N, *pair_shape)).
     links : tuple of (int, int)
         QPU pairs that consume pairs, and ``pairs_per_link`` the pairs one run uses on each.
+    slot_link : tuple of int, length prod(pair_shape)
+        For each flattened pair slot, the index into ``links`` of the link that pair is on (() when no pairs).
+    parameter_owner : ndarray (P,) int
+        The QPU (0 … K−1) holding each parameter: whose replicas agree on it, whose gradient share it is.
+
+    Methods
+    -------
+    All take θ (N, P), x (N, B, n), ``werner`` and the keywords ``noise`` (a
+    :class:`~ceas.partitions.noise.PlacementNoise` of shape (N, K), or None) and ``rng`` (a Generator: for shots,
+    and for the error patterns of a trajectory simulator).
+
+    * ``expval(theta, x, werner=1.0, *, noise=None, rng=None)`` -> (N, B, O)
+    * ``shifted_expvals(theta, x, werner=1.0, *, noise=None, rng=None)`` -> (N, 2P+1, B, O): the expectations at
+      θ, θ + π/2·e_p, θ − π/2·e_p before shot sampling (exact, or trajectory means over patterns shared by the
+      2P+1 circuits of a sample): what the caller needs for the plug-in shot variance of the gradient
+    * ``expval_and_jacobian(theta, x, werner=1.0, *, shots=None, rng=None, noise=None)`` -> (N, B, O), (N, B, O, P)
+    * ``contraction(noise)`` -> (N, O): the factor node noise shrinks each readout ⟨Z⟩ by (exact at the data and
+      unitary levels, a first-order calibration at the circuit level)
     """
 
     name: str
@@ -104,15 +124,25 @@ class PartitionScheme(Protocol):
     pair_shape: tuple[int, ...]
     links: tuple[tuple[int, int], ...]
     pairs_per_link: tuple[int, ...]
+    slot_link: tuple[int, ...]
+    parameter_owner: np.ndarray
 
-    def expval(self, theta, x, werner=1.0) -> np.ndarray:
-        """Exact expectations (N, B, O) of the readout ⟨Z⟩ with pairs of visibility ``werner``."""
+    def expval(self, theta, x, werner=1.0, *, noise=None, rng=None) -> np.ndarray:
+        """Expectations (N, B, O) of the readout ⟨Z⟩ with pairs of visibility ``werner``."""
+        ...
+
+    def shifted_expvals(self, theta, x, werner=1.0, *, noise=None, rng=None) -> np.ndarray:
+        """Expectations (N, 2P+1, B, O) at the parameter-shifted θ, before shot sampling."""
         ...
 
     def expval_and_jacobian(
-        self, theta, x, werner=1.0, *, shots: int | None = None, rng=None
+        self, theta, x, werner=1.0, *, shots: int | None = None, rng=None, noise=None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Expectations (N, B, O) and their parameter-shift Jacobian (N, B, O, P)."""
+        ...
+
+    def contraction(self, noise) -> np.ndarray:
+        """Factor (N, O) by which node noise shrinks each readout ⟨Z⟩."""
         ...
 
 
@@ -384,8 +414,10 @@ class DensityScheme:
         n_st = n_samples * n_traj // n_bu
         th = theta.reshape(n_jobs, 1, n_layers, n, 2)
         ry = th[..., 0] + x[node][:, :, None, :] if spec.reupload else th[..., 0]  # (J, Bu, L, n)
-        u = local_unitary(ry, np.broadcast_to(th[..., 1], ry.shape))  # (J, Bu, L, n, 2, 2)
-        ry_last = ry_matrix(ry[..., n_layers - 1, :])
+        rz = np.broadcast_to(th[..., 1], ry.shape)
+        u0 = local_unitary(ry[..., 0, :], rz[..., 0, :])  # (J, Bu, n, 2, 2), layer 0
+        ry_mats = ry_matrix(ry)  # (J, Bu, L, n, 2, 2)
+        rz_diag = kron_vectors(rz_phases(rz)) if n_layers >= 3 else np.ones((n_jobs, 1, n_layers, 1))
         fx0, fz0 = fx[..., 0, :].copy(), fz[..., 0, :].copy()  # frame 0, pulled back through layer 0's CNOTs
         propagate(fx0, fz0, self._layer_cnots(0), reverse=True)
         cnots = [self._layer_cnots(layer) for layer in range(n_layers)]
@@ -399,22 +431,25 @@ class DensityScheme:
         bc = max(1, min(n_bu, TRAJECTORY_CHUNK_BYTES // (per_state * sc)))
         jc = max(1, TRAJECTORY_CHUNK_BYTES // (per_state * sc * bc))
         out = np.empty((n_jobs, n_bu, n_st, n_out))
-        for a, b in zip(starts[:-1], starts[1:]):  # groups of jobs sharing layer 0
+        for a, b in itertools.pairwise(starts):  # groups of jobs sharing layer 0
             k = node[a]
             enc = None if spec.reupload else x[k][:, None, :]
-            v0 = initial_vectors(u[a, :, 0][:, None], enc, fx0[k], fz0[k]).reshape(n_bu, n_st, n, 2)
-            fxm = fx[k].reshape(1, n_bu, n_st, n_layers, n)
-            fzm = fz[k].reshape(1, n_bu, n_st, n_layers, n)
+            v0 = initial_vectors(u0[a][:, None], enc, fx0[k], fz0[k]).reshape(n_bu, n_st, n, 2)
+            fxm = fx[k].reshape(n_bu, n_st, n_layers, n)
+            fzm = fz[k].reshape(n_bu, n_st, n_layers, n)
             for b0 in range(0, n_bu, bc):  # chunks bound the memory of one call
                 for s0 in range(0, n_st, sc):
                     bs, ss = slice(b0, b0 + bc), slice(s0, s0 + sc)
                     psi0 = layer0_state(v0[bs, ss], inverses[0])[None]
+                    gathers = [None] + [
+                        frame_gathers(inverses[m], fxm[bs, ss, m], fzm[bs, ss, m])
+                        for m in range(1, n_layers - 1)
+                    ]  # fmt: skip
                     for j0 in range(a, b, jc):
                         js = slice(j0, min(j0 + jc, b))
                         out[js, bs, ss] = finish(
-                            psi0, u[js, bs], ry_last[js, bs], fxm[:, bs, ss], fzm[:, bs, ss],
-                            inverses, signs,
-                        )  # fmt: skip
+                            psi0, ry_mats[js, bs], rz_diag[js, bs], gathers, signs
+                        )
         return out.reshape(n_jobs, n_samples, n_traj, n_out)
 
     def _trajectory_samples(
@@ -500,7 +535,8 @@ class DensityScheme:
         """Expectations at :func:`shifted_thetas` (θ, θ + π/2·e_p, θ − π/2·e_p) before any shot sampling.
 
         Exact with the density simulator; with trajectories each is the mean over the same ``trajectories``
-        error patterns per (node, sample) for all 2P + 1 sets (common random numbers). Arguments as in
+        error patterns per (node, sample) for all 2P + 1 sets (common random numbers: unbiased, but not always a
+        lower gradient variance, see docs/partitions.md). Arguments as in
         :meth:`expval`.
 
         Returns

@@ -9,7 +9,7 @@ assignment overall (contiguous blocks win ties, e.g. for ring and linear entangl
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from ceas._validate import positive_int
 from ceas.errors import ValidationError
@@ -38,14 +38,16 @@ def _canonical(assignment) -> tuple[int, ...]:
     return tuple(labels.setdefault(a, len(labels)) for a in assignment)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _count(remaining: int, sizes: tuple[int, ...], k: int, m: int) -> int:
     """Restricted-growth completions of ``remaining`` qubits given the sorted block sizes so far."""
     if remaining == 0:
         return 1
     total = 0
     for i, size in enumerate(sizes):
-        if size < m and (i == 0 or sizes[i - 1] != size):  # equal sizes give equal counts: count once each
+        if size < m and (
+            i == 0 or sizes[i - 1] != size
+        ):  # equal sizes give equal counts: count once each
             same = sizes.count(size)
             grown = tuple(sorted(sizes[:i] + (size + 1,) + sizes[i + 1 :]))
             total += same * _count(remaining - 1, grown, k, m)
@@ -141,7 +143,9 @@ def min_cut_assignment(n: int, m: int, pairs) -> tuple[int, ...]:
 def placement_of(placement: str, n: int, m: int, pairs) -> tuple[int, ...]:
     """The assignment of the named ``placement`` ("contiguous" or "min-cut")."""
     if placement not in PLACEMENTS:
-        raise ValidationError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+        raise ValidationError(
+            f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}"
+        )
     if placement == "contiguous":
         return contiguous_assignment(n, m)
     return min_cut_assignment(n, m, pairs)
