@@ -101,6 +101,10 @@ CONTEXT: dict[str, list[str]] = {
     "partitions.scheme": [*SPLIT, "scheduling.participants=2"],
     "partitions.blocks": [*SPLIT, "partitions.scheme=unitary", "model.n_layers=3", "scheduling.participants=2"],
     "partitions.qubits_per_qpu": [*SPLIT, "partitions.scheme=circuit", "scheduling.participants=2"],
+    "partitions.simulator": [*SPLIT, "partitions.scheme=circuit", "partitions.qubits_per_qpu=1",
+                             "scheduling.participants=2"],
+    "partitions.trajectories": [*SPLIT, "partitions.scheme=circuit", "partitions.qubits_per_qpu=1",
+                                "scheduling.participants=2", "partitions.simulator=trajectory"],
     **{
         f"scheduling.{name}": STRESS
         for name in (
@@ -121,6 +125,8 @@ CANDIDATES: dict[str, list[Any]] = {
     "partitions.scheme": ["circuit"],
     "partitions.blocks": [3],
     "partitions.qubits_per_qpu": [1],
+    "partitions.simulator": ["trajectory"],
+    "partitions.trajectories": [4],
     "network.topology.kind": ["grid"],
     "consensus.aggregator": ["median"],
     "security.attacks": [["sign-flip"]],

@@ -130,4 +130,10 @@ class CircuitLevel(DensityScheme):
 
     @classmethod
     def from_params(cls, params, spec: CircuitSpec) -> CircuitLevel:
-        return cls(spec, qubits_per_qpu=params.qubits_per_qpu, placement=params.placement)
+        return cls(
+            spec,
+            qubits_per_qpu=params.qubits_per_qpu,
+            placement=params.placement,
+            simulator=params.simulator,
+            trajectories=params.trajectories,
+        )

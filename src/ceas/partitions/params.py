@@ -54,6 +54,19 @@ class PartitionParams(BaseModel):
         le=24,
         description="[D] circuit-level: qubits per QPU; 2 splits the default 4-qubit register over 2 QPUs",
     )
+    simulator: Literal["auto", "density", "trajectory"] = Field(
+        "auto",
+        description="unitary and circuit levels: exact density matrices (n <= 10 qubits) or Pauli trajectories; "
+        "auto = density up to 10 qubits, trajectories above",
+    )
+    trajectories: int = Field(
+        32,
+        ge=1,
+        le=4096,
+        description="[D] unitary and circuit levels, trajectory simulator: error patterns per sample (shared by its "
+        "2P+1 shifted circuits); with 32 an expectation's pattern variance is at most 1/32, its shot variance with "
+        "S shots (1-E^2)/S",
+    )
     placement: Literal["contiguous", "min-cut"] = Field(
         "contiguous",
         description="circuit-level: which QPU holds each qubit; contiguous blocks of qubits_per_qpu, or the "

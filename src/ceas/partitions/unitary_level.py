@@ -104,7 +104,9 @@ class UnitaryLevel(DensityScheme):
 
     @classmethod
     def from_params(cls, params, spec: CircuitSpec) -> UnitaryLevel:
-        return cls(spec, blocks=params.blocks)
+        return cls(
+            spec, blocks=params.blocks, simulator=params.simulator, trajectories=params.trajectories
+        )
 
     def block_parameters(self, block: int) -> slice:
         """The slice of θ (length 2·n·L_i) that block ``block`` (0-based) holds: what its replicas agree on."""
