@@ -57,3 +57,40 @@ def test_same_seed_same_stream(seed):
     b = hop_stream(*args, np.random.default_rng(seed))
     np.testing.assert_array_equal(a.werner, b.werner)
     assert a.time_s == b.time_s
+
+
+def test_the_schedulers_prediction_matches_the_stream_without_cutoffs():
+    from types import SimpleNamespace
+
+    from ceas.broker.circuit_pairs import predicted_time_s, supply_circuit_pairs
+    from ceas.partitions import make_scheme
+    from ceas.qnn import CircuitSpec
+
+    scheme = make_scheme("circuit", CircuitSpec(6, 2), qubits_per_qpu=2)  # 3 QPUs in a ring of links
+    channels = SimpleNamespace(
+        rate_hz=np.array([300.0, 900.0, 500.0, 200.0, 800.0, 400.0]),
+        f0=np.full(6, 0.97), t_coh_s=np.full(6, INF), cutoff_s=np.full(6, INF),
+    )  # fmt: skip
+    members = np.arange(6).reshape(2, 3)
+    runs = 2_000
+    predicted = predicted_time_s(scheme, channels, members, runs)
+    got = supply_circuit_pairs(scheme, channels, members, runs, np.random.default_rng(0))
+    np.testing.assert_allclose(got.time_s, predicted, rtol=0.05)
+    assert predicted[0] != pytest.approx(predicted[1], rel=0.05)  # the replicas' channels differ
+
+
+def test_time_aware_selection_prefers_fast_nodes_unless_a_slow_one_pays_for_its_time():
+    from ceas.scheduling.policies.ceas_policy import fastest_worth
+
+    work = np.array([10.0, 1.0, 5.0, 2.0, 100.0])
+    equal = np.ones(5)
+    np.testing.assert_array_equal(fastest_worth(equal, work, 2, 1.0), [0, 1, 0, 1, 0])
+    # node 2 (5 s) worth 20x the others: a round of 5 s with it beats a round of 2 s without it
+    rich = np.array([1.0, 1.0, 20.0, 1.0, 1.0])
+    np.testing.assert_array_equal(fastest_worth(rich, work, 2, 1.0), [0, 1, 1, 1, 0])
+    # rounds no shorter than tau: below it, time costs nothing and every node is worth a seat
+    np.testing.assert_array_equal(fastest_worth(equal, work, 2, 1000.0), [1, 1, 1, 1, 1])
+    # nodes without a positive score never enter; fewer candidates than seats keeps them all
+    np.testing.assert_array_equal(
+        fastest_worth(np.array([0.0, 1.0, -1.0, 0.0, 2.0]), work, 3, 1.0), [0, 1, 0, 0, 1]
+    )

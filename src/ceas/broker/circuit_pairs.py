@@ -185,3 +185,24 @@ def supply_circuit_pairs(
         generated=generated,
         fidelity_sum=fid_sum,
     )
+
+
+def predicted_time_s(scheme, channels: Channels, members: np.ndarray, runs: int) -> np.ndarray:
+    """What the scheduler is told a replica's circuit runs will take, seconds, shape (R,) for ``members`` (R, K).
+
+    Per hop, D_l swaps of pairs heralded at the two channels' shares of their rates :math:`r_a, r_b`; without cutoffs
+    the time between swaps has mean :math:`1/r_a + 1/r_b - 1/(r_a + r_b)` (the later of two exponential heralds), so
+    the hop takes :math:`D_l` times that; the replica takes its slowest hop. Cutoffs only lengthen it (a lower bound).
+    """
+    degree = np.zeros(scheme.n_qpus, np.int64)
+    for a, b in scheme.links:
+        degree[a] += 1
+        degree[b] += 1
+    out = np.zeros(members.shape[0])
+    for (a, b), per_run in zip(scheme.links, scheme.pairs_per_link):
+        ra = channels.rate_hz[members[:, a]] / degree[a]
+        rb = channels.rate_hz[members[:, b]] / degree[b]
+        with np.errstate(divide="ignore"):
+            gap = 1.0 / ra + 1.0 / rb - 1.0 / (ra + rb)
+        out = np.maximum(out, int(per_run) * runs * gap)
+    return out

@@ -223,6 +223,7 @@ def views(ctx: BrokerContext, state: BrokerState, t: int) -> tuple[InventoryView
         verification_pairs=np.full(n, cfg.security.verification_pairs, dtype=np.int64),
         tag_bits=np.full(n, float(TAG_BITS)),
         round=t,
+        work_s=None if ctx.replicas is None else ctx.replicas.work_s,
     )
     return inventory, nodes
 

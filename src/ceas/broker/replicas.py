@@ -32,10 +32,14 @@ class Replicas:
         Node id of QPU i of replica r.
     owner : (P,) int
         The QPU (0..K-1) holding each parameter.
+    work_s : (N,) float
+        What the scheduler is told each node's participation adds to the round: its replica's predicted circuit time
+        (:func:`ceas.broker.circuit_pairs.predicted_time_s`) on the lead, 0 elsewhere.
     """
 
     members: np.ndarray
     owner: np.ndarray
+    work_s: np.ndarray
 
     @property
     def k(self) -> int:
@@ -69,11 +73,16 @@ class Replicas:
         return self.owner[None, :] == self.position(nodes)[:, None]
 
 
-def build_replicas(scheme, n_nodes: int) -> Replicas:
-    """Group ``n_nodes`` (a multiple of ``scheme.n_qpus``, checked by the config) into replicas of ``scheme``."""
+def build_replicas(scheme, n_nodes: int, replica_time_s: np.ndarray | None = None) -> Replicas:
+    """Group ``n_nodes`` (a multiple of ``scheme.n_qpus``, checked by the config) into replicas of ``scheme``;
+    ``replica_time_s`` (N/K,) is each replica's predicted circuit time (zeros when omitted)."""
     k = int(scheme.n_qpus)
     owner = np.asarray(scheme.parameter_owner, dtype=np.int64)
-    return Replicas(members=np.arange(n_nodes, dtype=np.int64).reshape(-1, k), owner=owner)
+    members = np.arange(n_nodes, dtype=np.int64).reshape(-1, k)
+    work = np.zeros(n_nodes)
+    if replica_time_s is not None:
+        work[members[:, 0]] = replica_time_s
+    return Replicas(members=members, owner=owner, work_s=work)
 
 
 def expand_decision(decision: Decision, replicas: Replicas) -> Decision:

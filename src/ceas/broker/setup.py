@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ceas.broker.channels import Channels, build_channels
+from ceas.broker.circuit_pairs import predicted_time_s
 from ceas.broker.learning import Learner
 from ceas.broker.replicas import Replicas, build_replicas
 from ceas.config import RunConfig
@@ -121,7 +122,9 @@ def build_context(cfg: RunConfig) -> BrokerContext:
     scheme = replicas = None
     if cfg.partitions.scheme != "data":
         scheme = scheme_from_params(cfg.partitions, learner.spec)
-        replicas = build_replicas(scheme, n)
+        members = np.arange(n).reshape(-1, scheme.n_qpus)
+        runs = cfg.training.batch_size * (2 * learner.spec.n_params + 1) * int(cfg.training.shots)
+        replicas = build_replicas(scheme, n, predicted_time_s(scheme, channels, members, runs))
     qfi_max = np.asarray(
         qfi_noise_bound(learner.depolarizing, cfg.model.n_layers, cfg.model.n_qubits), float
     )

@@ -193,6 +193,9 @@ class NodeView:
         Key bits the node's messages of one round cost in MAC tags (>= 0).
     round : int
         Round index t (>= 0), the round phase of the MDP state.
+    work_s : (N,) float, optional
+        Seconds of other work a node's participation adds to the round (a split circuit's QPU-QPU pair stream,
+        :mod:`ceas.broker.circuit_pairs`); zeros when omitted.
     """
 
     ready: np.ndarray
@@ -203,11 +206,14 @@ class NodeView:
     verification_pairs: np.ndarray
     tag_bits: np.ndarray
     round: int = 0
+    work_s: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "ready", _frozen(self.ready, bool, "ready", 1))
         n = self.ready.shape[0]
+        if self.work_s is None:
+            set_(self, "work_s", np.zeros(n))
         for name, dtype in (
             ("trust", float),
             ("phi", float),
@@ -215,13 +221,14 @@ class NodeView:
             ("payload_pairs", np.int64),
             ("verification_pairs", np.int64),
             ("tag_bits", float),
+            ("work_s", float),
         ):
             arr = _frozen(getattr(self, name), dtype, name, 1)
             _check_len(name, arr, n, "node")
             set_(self, name, arr)
         _check_range("trust", self.trust, 0.0, 1.0, "[0, 1]")
         _check_range("phi_visibility", self.phi_visibility, np.nextafter(0.0, 1.0), 1.0, "(0, 1]")
-        for name in ("phi", "payload_pairs", "verification_pairs", "tag_bits"):
+        for name in ("phi", "payload_pairs", "verification_pairs", "tag_bits", "work_s"):
             _check_range(name, getattr(self, name), 0.0, np.inf, "[0, inf)")
         if int(self.round) < 0:
             raise ValidationError(f"round must be >= 0, got {self.round}")

@@ -329,6 +329,8 @@ class CeasPolicy:
             # not certain to be: participation spreads over the nodes worth having (data coverage), and a node that
             # claims the most gains odds, not a seat in every round.
             positive = score > 0
+            if np.any(nodes.work_s > 0):
+                positive &= fastest_worth(score, nodes.work_s, m, self.params.round_s)
             # a node the trust test has flagged (trust below 1) is drawn only when fewer than m unflagged nodes are
             # worth a seat: otherwise a Byzantine node recovering trust would keep a chance in proportion to it
             unflagged = positive & (nodes.trust >= 1.0 - 1e-9)
@@ -339,6 +341,8 @@ class CeasPolicy:
             ranked = np.lexsort((np.arange(n), -keys))[:m]
             part[ranked[np.isfinite(keys[ranked])]] = True
         else:
+            if np.any(nodes.work_s > 0):
+                score = np.where(fastest_worth(score, nodes.work_s, m, self.params.round_s), score, -np.inf)
             ranked = np.lexsort((np.arange(n), -score))[:m]
             part[ranked[score[ranked] > 0]] = True
         return part
@@ -407,3 +411,28 @@ class CeasPolicy:
             return np.zeros(y.shape[0], dtype=bool)
         want = free & (y > 0) & (fr.expiring | ((kappa > 0) & (conv_now > keep)))
         return take_until(inventory.pair_link, -y, y, want, fr.room - _EPS)
+
+
+def fastest_worth(score: np.ndarray, work_s: np.ndarray, m: int, round_s: float) -> np.ndarray:
+    """(N,) bool: the nodes a round whose length is set by its slowest participant should choose among.
+
+    A synchronous round lasts max(τ, the slowest chosen node's ``work_s``). Among the nodes with a positive score,
+    sorted by ``work_s``, the j fastest (j >= m, or all of them when fewer) give a round worth the sum of their m best
+    scores per second of its length; the j with the most utility per second is kept (the largest on a tie). With equal
+    scores that is the m fastest (and every node when no node's work outlasts τ); a slower node enters only when its
+    score pays for the time it adds.
+    """
+    cand = np.flatnonzero(score > 0)
+    keep = np.zeros(score.shape[0], bool)
+    if cand.size <= m:
+        keep[cand] = True
+        return keep
+    order = cand[np.lexsort((cand, work_s[cand]))]
+    best_j, best = m, -np.inf
+    for j in range(m, order.size + 1):
+        top = np.sort(score[order[:j]])[-m:]
+        value = top.sum() / max(round_s, float(work_s[order[j - 1]]))
+        if value >= best:  # on a tie the larger set: more nodes to draw from (data coverage)
+            best_j, best = j, value
+    keep[order[:best_j]] = True
+    return keep
