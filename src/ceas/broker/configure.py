@@ -150,7 +150,7 @@ def configure(
     if ctx.replicas is not None:
         running = np.unique(ctx.replicas.replica(participants))
         circuit = supply_circuit_pairs(
-            ctx.scheme, ctx.channels, ctx.replicas.members[running], circuit_runs(ctx), rng
+            ctx.scheme, ctx.channels, ctx.replicas.members[running], ctx.replicas.runs, rng
         )
     return RoundPlan(
         round=t,
@@ -163,12 +163,6 @@ def configure(
         circuit=circuit,
         replicas=running,
     )
-
-
-def circuit_runs(ctx: BrokerContext) -> int:
-    """Runs of a split circuit per replica and round: samples × (2P+1) parameter-shifted points × shots."""
-    cfg = ctx.cfg.training
-    return cfg.batch_size * (2 * ctx.n_params + 1) * int(cfg.shots)
 
 
 def _with_agreement_key(

@@ -32,6 +32,9 @@ class Replicas:
         Node id of QPU i of replica r.
     owner : (P,) int
         The QPU (0..K-1) holding each parameter.
+    runs : int
+        Circuit runs of one replica per round: samples × (2P+1) shifted points × shots
+        (:func:`ceas.partitions.pair_demand`).
     work_s : (N,) float
         What the scheduler is told each node's participation adds to the round: its replica's predicted circuit time
         (:func:`ceas.broker.circuit_pairs.predicted_time_s`) on the lead, 0 elsewhere.
@@ -39,6 +42,7 @@ class Replicas:
 
     members: np.ndarray
     owner: np.ndarray
+    runs: int
     work_s: np.ndarray
 
     @property
@@ -73,16 +77,19 @@ class Replicas:
         return self.owner[None, :] == self.position(nodes)[:, None]
 
 
-def build_replicas(scheme, n_nodes: int, replica_time_s: np.ndarray | None = None) -> Replicas:
-    """Group ``n_nodes`` (a multiple of ``scheme.n_qpus``, checked by the config) into replicas of ``scheme``;
-    ``replica_time_s`` (N/K,) is each replica's predicted circuit time (zeros when omitted)."""
+def build_replicas(
+    scheme, n_nodes: int, runs: int, replica_time_s: np.ndarray | None = None
+) -> Replicas:
+    """Group ``n_nodes`` (a multiple of ``scheme.n_qpus``, checked by the config) into replicas of ``scheme`` running
+    ``runs`` circuits a round; ``replica_time_s`` (N/K,) is each replica's predicted circuit time (zeros when
+    omitted)."""
     k = int(scheme.n_qpus)
     owner = np.asarray(scheme.parameter_owner, dtype=np.int64)
     members = np.arange(n_nodes, dtype=np.int64).reshape(-1, k)
     work = np.zeros(n_nodes)
     if replica_time_s is not None:
         work[members[:, 0]] = replica_time_s
-    return Replicas(members=members, owner=owner, work_s=work)
+    return Replicas(members=members, owner=owner, runs=int(runs), work_s=work)
 
 
 def expand_decision(decision: Decision, replicas: Replicas) -> Decision:

@@ -26,7 +26,7 @@ from ceas.errors import ConfigError
 from ceas.network import QuantumNetwork
 from ceas.network.keys import KeyPool
 from ceas.network.werner import stamp_weight, werner_from_fidelity
-from ceas.partitions import scheme_from_params
+from ceas.partitions import pair_demand, scheme_from_params
 from ceas.rng import stream
 from ceas.scheduling.policies.value_iteration import exact_size_error, reduced_instance
 from ceas.scheduling.registry import make_policy
@@ -123,8 +123,8 @@ def build_context(cfg: RunConfig) -> BrokerContext:
     if cfg.partitions.scheme != "data":
         scheme = scheme_from_params(cfg.partitions, learner.spec)
         members = np.arange(n).reshape(-1, scheme.n_qpus)
-        runs = cfg.training.batch_size * (2 * learner.spec.n_params + 1) * int(cfg.training.shots)
-        replicas = build_replicas(scheme, n, predicted_time_s(scheme, channels, members, runs))
+        runs = pair_demand(scheme, samples=cfg.training.batch_size, shots=cfg.training.shots).runs
+        replicas = build_replicas(scheme, n, runs, predicted_time_s(scheme, channels, members, runs))
     qfi_max = np.asarray(
         qfi_noise_bound(learner.depolarizing, cfg.model.n_layers, cfg.model.n_qubits), float
     )
