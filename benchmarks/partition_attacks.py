@@ -12,7 +12,8 @@ classical replies, 40 rounds, 10 replicas a round, 16 samples, 32 shots), 20 % o
 Each under the CEAS defaults (trimmed mean among a block's replicas, trust, predicted-MSE stamps) and under the plain
 mean (``consensus.aggregator = "mean"``), against the same runs without attack, paired by seed (same data, network,
 Byzantine set). Per cell: test accuracy (mean of the last 4 rounds), the drop against no attack (mean, 95 %
-interval, worst seed), the share of replies the rule accepted and the Byzantine replies' weight in the aggregate.
+interval, worst seed), the share of replies the rule accepted, the Byzantine replies' weight in the aggregate, and the
+final trust of the Byzantine QPUs, of the honest QPUs that share a replica with one, and of the other honest QPUs.
 
 Run: ``python benchmarks/partition_attacks.py --seeds 5`` (about 20 minutes on 2 cores). Writes
 ``benchmarks/results/partition_attacks.json``.
@@ -52,11 +53,37 @@ def one(job: tuple[str, str, str, int, str]) -> dict:
     name = f"{scheme}-{attack}-{rule}-s{seed}"
     overrides = [*BASE, *SCHEMES[scheme], *ATTACKS[attack], *RULES[rule], f"run.seed={seed}",
                  f"run.name={name}", f"run.out_dir={json.dumps(out_dir)}"]  # fmt: skip
-    rows = run(load_config("paper", overrides), progress=False, overwrite=True, plots=False).metrics
+    cfg = load_config("paper", overrides)
+    rows = run(cfg, progress=False, overwrite=True, plots=False).metrics
     acc = float(np.nanmean([r["test_accuracy"] for r in rows[-4:]]))
+    trust = _final_trust(cfg, Path(out_dir) / name)
     return {"scheme": scheme, "attack": attack, "rule": rule, "seed": seed, "accuracy": acc,
-            "accepted": float(np.mean([r["accepted"] / r["participants"] for r in rows])),
-            "byzantine_weight": float(np.mean([r["byzantine_weight"] for r in rows]))}  # fmt: skip
+            "accepted": float(np.mean([r["accepted"] / max(r["participants"], 1) for r in rows])),
+            "byzantine_weight": float(np.mean([r["byzantine_weight"] for r in rows])), **trust}  # fmt: skip
+
+
+def _final_trust(cfg, folder: Path) -> dict:
+    """Mean final trust of the Byzantine QPUs, of the honest QPUs sharing a replica with one, and of the others
+    (from the run's last checkpoint): what attribution the defences manage."""
+    import pickle
+
+    from ceas.broker.setup import build_context
+    from ceas.experiment import store
+
+    arrays, _ = store.load_checkpoint(folder / store.CHECKPOINT)
+    state = pickle.loads(arrays["extra_state"].tobytes())
+    ctx = build_context(cfg)
+    scores = np.asarray(state.trust.snapshot(cfg.run.rounds).scores, float)
+    members = ctx.replicas.members
+    byz = ctx.is_byzantine
+    shared = np.zeros(byz.size, bool)
+    for row in members:
+        if byz[row].any():
+            shared[row] = True
+    mate = shared & ~byz
+    return {"trust_byzantine": float(scores[byz].mean()) if byz.any() else float("nan"),
+            "trust_honest_in_compromised_replica": float(scores[mate].mean()) if mate.any() else float("nan"),
+            "trust_honest_elsewhere": float(scores[~shared].mean())}  # fmt: skip
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -77,6 +104,8 @@ def summarise(rows: list[dict]) -> dict:
                     "worst_seed_drop_points": float(100 * drop.max()),
                     "accepted": float(np.mean([r["accepted"] for r in mine])),
                     "byzantine_weight": float(np.mean([r["byzantine_weight"] for r in mine])),
+                    **{k: float(np.nanmean([r[k] for r in mine])) for k in
+                       ("trust_byzantine", "trust_honest_in_compromised_replica", "trust_honest_elsewhere")},
                     "seeds": int(acc.size),
                 }
     return out
@@ -98,7 +127,8 @@ def main() -> None:
     for key, value in result["summary"].items():
         print(f"{key:34s} acc {value['accuracy']:.3f}  drop {value['drop_points']:+.1f} ± "
               f"{value['drop_ci95_points']:.1f}  worst {value['worst_seed_drop_points']:+.1f}  "
-              f"accepted {value['accepted']:.2f}")  # fmt: skip
+              f"accepted {value['accepted']:.2f}  trust byz/mates/others {value['trust_byzantine']:.2f}/"
+              f"{value['trust_honest_in_compromised_replica']:.2f}/{value['trust_honest_elsewhere']:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
