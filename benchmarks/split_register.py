@@ -44,7 +44,7 @@ def one(job: tuple[str, int, str]) -> dict:
     }
     if kind == "split-circuit":
         out["qpu_pairs_per_round"] = float(np.mean([r["circuit_pairs"] for r in rows]))
-        out["pair_fidelity"] = float(np.mean([r["circuit_fidelity"] for r in rows]))
+        out["pair_fidelity"] = float(np.nanmean([r["circuit_fidelity"] for r in rows]))
         out["round_time_s"] = float(np.mean([r["round_time_s"] for r in rows]))
     return out
 
