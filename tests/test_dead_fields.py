@@ -151,6 +151,7 @@ CANDIDATES: dict[str, list[Any]] = {
     "scheduling.age_bins": [1],
     "scheduling.discount": [0.0, 0.5],
     "security.attack_params.alie.alie_z": [3.0],
+    "security.attack_params.alie.alie_form": ["round"],
     "security.attack_params.stamp-inflation.stamp_qfi": [1e-3],
     "consensus.aggregator_params.f": [1],
     "consensus.aggregator_params.m": [1],

@@ -106,7 +106,10 @@ def build_context(cfg: RunConfig) -> BrokerContext:
     is_byzantine = np.zeros(n, bool)
     is_byzantine[byzantine] = True
     adversary = make_adversary(
-        cfg.security.attacks, cfg.security.attack_params, aggregator=aggregation.as_rule()
+        cfg.security.attacks,
+        cfg.security.attack_params,
+        aggregator=aggregation.as_rule(),
+        network=(n, int(byzantine.size)),
     )
     # label-flip and other data attacks poison the Byzantine nodes' shards once, at the start
     poison_rng = stream(seed, "poison")
