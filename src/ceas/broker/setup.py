@@ -226,7 +226,11 @@ def initial_state(ctx: BrokerContext) -> BrokerState:
         network=net,
         key_pools=pools,
         macs=macs,
-        verifier=Verifier(macs, max_stamp_bytes=cfg.security.max_stamp_bytes),
+        verifier=Verifier(
+            macs,
+            max_stamp_bytes=cfg.security.max_stamp_bytes,
+            authenticate=cfg.security.authentication,
+        ),
         trust=trust_from_params(cfg.consensus).reset(n),
         phi=phi,
         phi_visibility=v0.copy(),
