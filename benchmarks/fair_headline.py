@@ -21,6 +21,7 @@ scheduling, ``ceas-defences-oblivious`` = with round-robin scheduling); ``ceas-n
 round`` measures the per-round form instead).
 
     python benchmarks/fair_headline.py --part cross --seeds 10 [--workers 2]
+    python benchmarks/fair_headline.py --part cross --attacks alie --alie-form round --suffix _alie_round
 
 Writes ``benchmarks/results/fair_headline_<part>.json`` and, for ``cross``, Fig. 4 with a 95 % band over seeds
 (``docs/figures/fig4_fair_<attack>.png``, one per ``--fig4`` attack).
@@ -63,11 +64,14 @@ def settings(scenario: str) -> list[str]:
     return SCENARIOS[scenario] if scenario in SCENARIOS else EXTRA[scenario]
 
 
-def plan(part: str, seeds: int, slice_attacks: list[str]) -> list[tuple[float, str, str]]:
-    """(fraction, attack, scenario) of every cell of a part (seeds apart)."""
+def plan(
+    part: str, seeds: int, slice_attacks: list[str], only: list[str] | None = None
+) -> list[tuple[float, str, str]]:
+    """(fraction, attack, scenario) of every cell of a part (seeds apart); ``only``: these attacks of the cross."""
     if part == "cross":
-        out = [(0.2, a, s) for a in list(ATTACKS)[:7] for s in ACCURACY]
-        return out + [(0.2, "none", "random-on-demand")]
+        attacks = [a for a in list(ATTACKS)[:7] if only is None or a in only]
+        out = [(0.2, a, s) for a in attacks for s in ACCURACY]
+        return out + ([(0.2, "none", "random-on-demand")] if "none" in attacks else [])
     if part == "fractions":
         return [(f, a, s) for f in (0.1, 0.3) for a in slice_attacks for s in ACCURACY]
     if part == "auth":
@@ -76,9 +80,9 @@ def plan(part: str, seeds: int, slice_attacks: list[str]) -> list[tuple[float, s
     raise SystemExit(f"unknown part {part!r}")
 
 
-def cells(part, seeds, slice_attacks, out: Path, alie_form: str, overrides) -> list[Cell]:
+def cells(part, seeds, slice_attacks, out: Path, alie_form: str, overrides, only=None) -> list[Cell]:
     grid = []
-    for fraction, attack, scenario in plan(part, seeds, slice_attacks):
+    for fraction, attack, scenario in plan(part, seeds, slice_attacks, only):
         names = ATTACKS[attack]
         extra = [
             f"security.byzantine_fraction={fraction}",
@@ -188,12 +192,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--slice-attacks", nargs="+", default=["alie", "adaptive"],
                     choices=[a for a in ATTACKS if a != "none"])  # fmt: skip
     ap.add_argument("--alie-form", choices=["network", "round"], default="network")
+    ap.add_argument("--attacks", nargs="+", default=None, choices=list(ATTACKS)[:7],
+                    help="cross: only these attacks (write with --suffix)")  # fmt: skip
     ap.add_argument("--fig4", nargs="*", default=["alie", "adaptive"], help="attacks to draw Fig. 4 for (cross)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="section.key=value")
     ap.add_argument("--suffix", default="", help="appended to the result file's name")
     args = ap.parse_args(argv)
-    out = args.out / args.part
-    grid_cells = cells(args.part, args.seeds, args.slice_attacks, out, args.alie_form, args.overrides)
+    out = args.out / (args.part + args.suffix)
+    grid_cells = cells(
+        args.part, args.seeds, args.slice_attacks, out, args.alie_form, args.overrides, args.attacks
+    )
     t0 = time.perf_counter()
     grid = run_grid(grid_cells, out=out, workers=args.workers, progress=False)
     wall = time.perf_counter() - t0
@@ -206,6 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
         "config": "paper preset + broker, 100 rounds; accuracy = mean test accuracy of the last 10 rounds",
         "seeds": args.seeds,
         "alie_form": args.alie_form,
+        "attacks": args.attacks,
         "overrides": args.overrides,
         "workers": args.workers,
         "wall_seconds": round(wall, 1),
@@ -216,7 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
     path = ROOT / "benchmarks" / "results" / f"fair_headline_{args.part}{args.suffix}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(markdown(summary, reference))
-    if args.part == "cross":
+    if args.part == "cross" and not args.suffix:
         for attack in args.fig4:
             runs = [
                 {"name": f"{c.params['scenario']}-s{c.params['seed']}", "metrics": r["metrics"]}
