@@ -103,6 +103,8 @@ def test_alie_network_form_takes_z_from_the_whole_federation():
         make_attack("alie")
     with pytest.raises(ValidationError, match=r"got s = 0 for n = 10 nodes and f = 6"):
         ALIE(network=(10, 6))
+    # a network without Byzantine nodes (2 nodes at 20 %: f = 0) builds it; it never runs there
+    assert ALIE(network=(2, 0))(HONEST, 0, rng()).shape == (0, 2)
 
 
 def test_gaussian_draws_from_the_given_generator():

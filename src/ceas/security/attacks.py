@@ -400,7 +400,7 @@ class ALIE:
     def __post_init__(self) -> None:
         if self.z is not None and not self.z > 0:
             raise ValidationError(f"z must be > 0 or None, got {self.z!r}")
-        if self.network is not None:
+        if self.network is not None and self.network[1] > 0:  # with no Byzantine node it never runs
             n, f = self.network
             alie_z(int(n), int(f))  # raises unless 0 < s < n
 
