@@ -56,7 +56,13 @@ ATTACKS = {
     "replay": ["replay"],
     "impersonation+alie": ["impersonation", "alie"],
 }
-ACCURACY = ["ceas", "random-fedavg", "oblivious-median", "ceas-no-scheduling", "ceas-defences-oblivious"]
+ACCURACY = [
+    "ceas",
+    "random-fedavg",
+    "oblivious-median",
+    "ceas-no-scheduling",
+    "ceas-defences-oblivious",
+]
 EXTRA = {"ceas-no-auth": [*SCENARIOS["ceas"], "security.authentication=false"]}
 
 
@@ -80,7 +86,9 @@ def plan(
     raise SystemExit(f"unknown part {part!r}")
 
 
-def cells(part, seeds, slice_attacks, out: Path, alie_form: str, overrides, only=None) -> list[Cell]:
+def cells(
+    part, seeds, slice_attacks, out: Path, alie_form: str, overrides, only=None
+) -> list[Cell]:
     grid = []
     for fraction, attack, scenario in plan(part, seeds, slice_attacks, only):
         names = ATTACKS[attack]
@@ -108,7 +116,10 @@ def cells(part, seeds, slice_attacks, out: Path, alie_form: str, overrides, only
                 ],
             )
             grid.append(
-                Cell(cfg, {"fraction": fraction, "attack": attack, "scenario": scenario, "seed": seed})
+                Cell(
+                    cfg,
+                    {"fraction": fraction, "attack": attack, "scenario": scenario, "seed": seed},
+                )
             )
     return grid
 
@@ -169,11 +180,7 @@ def markdown(summary: dict, reference: str) -> str:
         lines.append("|---|---|---|---|---|---|---|")
         for name, s in row["scenarios"].items():
             d = row["minus"].get(name)
-            diff = (
-                "—"
-                if d is None
-                else f"{d['diff_points']:+.1f} ± {d['ci95_points']:.1f}"
-            )
+            diff = "—" if d is None else f"{d['diff_points']:+.1f} ± {d['ci95_points']:.1f}"
             worst = "—" if d is None else f"{d['worst_seed_points']:+.1f} (s{d['worst_seed']})"
             lines.append(
                 f"| {name} | {s['accuracy'][0]:.3f} ± {s['accuracy'][1]:.3f} | {s['worst_seed_accuracy']:.3f} | "
@@ -194,8 +201,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--alie-form", choices=["network", "round"], default="network")
     ap.add_argument("--attacks", nargs="+", default=None, choices=list(ATTACKS)[:7],
                     help="cross: only these attacks (write with --suffix)")  # fmt: skip
-    ap.add_argument("--fig4", nargs="*", default=["alie", "adaptive"], help="attacks to draw Fig. 4 for (cross)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], help="section.key=value")
+    ap.add_argument(
+        "--fig4", nargs="*", default=["alie", "adaptive"], help="attacks to draw Fig. 4 for (cross)"
+    )
+    ap.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="section.key=value"
+    )
     ap.add_argument("--suffix", default="", help="appended to the result file's name")
     args = ap.parse_args(argv)
     out = args.out / (args.part + args.suffix)

@@ -23,8 +23,12 @@ def test_verifier_without_authentication_checks_headers_only():
     # first nonce is 0 here, so a header check, not a tag, turns it away)
     got = verifier.verify_many(Impersonation(3).inject(view, rng), round=0)
     assert {v.reason for v in got} <= {Reason.ACCEPTED, Reason.REPLAY}
-    fresh = Signer(3, macs[3]).sign(0, b"s", np.zeros(2))  # nonce 1 of node 3, re-addressed to node 0
+    fresh = Signer(3, macs[3]).sign(
+        0, b"s", np.zeros(2)
+    )  # nonce 1 of node 3, re-addressed to node 0
     fake = Impersonation(1).inject(ChannelView(0, (fresh,), (), (0,), (3,)), rng)
     assert verifier.verify(fake[0], round=0).accepted
-    assert {v.reason for v in verifier.verify_many(Replay(3).inject(view, rng), round=0)} == {Reason.REPLAY}
+    assert {v.reason for v in verifier.verify_many(Replay(3).inject(view, rng), round=0)} == {
+        Reason.REPLAY
+    }
     assert verifier.verify(wires[0], round=1).reason is Reason.STALE_ROUND

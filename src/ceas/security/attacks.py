@@ -760,7 +760,7 @@ class PairHoarding:
 
 @dataclass(frozen=True)
 class ScrambleState:
-    """State scrambling in a split circuit (SPEC §7): a Byzantine QPU depolarises the state it holds after each of
+    r"""State scrambling in a split circuit (SPEC §7): a Byzantine QPU depolarises the state it holds after each of
     its layers with strength :math:`s` on top of its own noise, :math:`p \mapsto 1 - (1-p)(1-s)` -- at the unitary
     level it forwards (nearly) the maximally mixed state to the next QPU, at the circuit level it scrambles its qubits
     every layer. Every QPU of its replica then computes, and honestly reports, a gradient of a corrupted circuit."""
