@@ -83,9 +83,15 @@ CONTEXT: dict[str, list[str]] = {
         'consensus.stamp="paper"',
     ],
     # with paper stamps every node starts from its own noise-based φ; predicted-MSE stamps start all equal, and
-    # the utility/waste trade-off then turns no decision within four tiny rounds
+    # the utility/waste trade-off then turns no decision within four tiny rounds. ALIE per round: in its network
+    # form (the default) 1 Byzantine of 6 nodes has z = Phi^-1(3/6) = 0 and sends the honest mean, so no node's
+    # trust moves apart and again no decision turns
     **{
-        f"scheduling.{name}": [*STRESS, 'consensus.stamp="paper"']
+        f"scheduling.{name}": [
+            *STRESS,
+            'consensus.stamp="paper"',
+            'security.attack_params.alie.alie_form="round"',
+        ]
         for name in ("waste_penalty", "latency_penalty")
     },
     # random seating puts a silent Byzantine leader first in some round: the retry is what changes
@@ -151,6 +157,7 @@ CANDIDATES: dict[str, list[Any]] = {
     "scheduling.age_bins": [1],
     "scheduling.discount": [0.0, 0.5],
     "security.attack_params.alie.alie_z": [3.0],
+    "security.attack_params.alie.alie_form": ["round"],
     "security.attack_params.stamp-inflation.stamp_qfi": [1e-3],
     "consensus.aggregator_params.f": [1],
     "consensus.aggregator_params.m": [1],

@@ -392,6 +392,7 @@ def _ignored_by_mode(cfg: RunConfig) -> None:
                     "attacks on the surfaces the broker runs (equivocation needs every reply sent to every "
                     "participant; replies reach the broker node even without a trusted broker)")  # fmt: skip
     _agreement_mode(cfg, default, ATTACKS)
+    _authentication_mode(cfg)
     if cfg.security.byzantine_fraction == 0:
         for path, value, dflt in _changed(cfg.security, default.security, "security."):
             if path.startswith("security.attack") and not (
@@ -400,6 +401,23 @@ def _ignored_by_mode(cfg: RunConfig) -> None:
                 _refuse(path, value, "security.byzantine_fraction = 0",
                         ("[]" if path == "security.attacks" else f"{dflt!r}, the default")
                         + " (no node is Byzantine, so no attack runs)")  # fmt: skip
+
+
+def _authentication_mode(cfg: RunConfig) -> None:
+    """``security.authentication = false`` is an ablation of the trusted broker's data-level round under attack."""
+    if cfg.security.authentication:
+        return
+    why = "'true' (the ablation 'CEAS without authentication' needs {})"
+    if cfg.security.byzantine_fraction == 0:
+        _refuse("security.authentication", False, "security.byzantine_fraction = 0",
+                why.format("an adversary: with no Byzantine node nothing is injected"))  # fmt: skip
+    if not cfg.consensus.trusted_broker:
+        _refuse("security.authentication", False, "consensus.trusted_broker = false",
+                why.format("the trusted broker's replies; agreement authenticates over pairwise key pools, "
+                           "which are its whole protocol"))  # fmt: skip
+    if cfg.partitions.scheme != "data":
+        _refuse("security.authentication", False, f"partitions.scheme = {cfg.partitions.scheme!r}",
+                why.format("whole updates per node; a split circuit's QPUs send blocks"))  # fmt: skip
 
 
 def _agreement_mode(cfg: RunConfig, default: RunConfig, attacks: Any) -> None:

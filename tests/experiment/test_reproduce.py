@@ -74,3 +74,44 @@ def test_a_checkpoint_from_another_config_is_replaced_not_resumed(tmp_path, caps
     assert (
         other["metrics"][1]["grad_norm"] != first["metrics"][1]["grad_norm"]
     )  # other lr from round 1
+
+
+def test_paired_differences_by_seed_hand_checked():
+    """CEAS − B per seed on the mean accuracy of the last 10 % of rounds (10 rounds -> the last one)."""
+    from ceas.experiment.reproduce import paired
+
+    def run(name, seed, acc):
+        return {"name": f"{name}-s{seed}", "metrics": [{"test_accuracy": 0.0}] * 9 + [{"test_accuracy": acc}]}
+
+    rows = [run("ceas", 0, 0.90), run("ceas", 1, 0.80), run("ceas", 2, 0.85)]
+    rows += [run("base", 0, 0.70), run("base", 1, 0.85), run("base", 2, 0.75)]
+    d = paired(rows)["base"]
+    # differences 20, -5, 10 points: mean 8.333, s = sqrt(475/3) = 12.583, t_{0.975,2} = 4.3027 -> half-width 31.26
+    assert d["seeds"] == 3 and abs(d["diff_points"] - 25 / 3) < 1e-9
+    assert abs(d["ci95_points"] - 4.302652729911275 * (475 / 3) ** 0.5 / 3**0.5) < 1e-6
+    assert d["worst_seed"] == 1 and abs(d["worst_seed_points"] + 5) < 1e-9
+    assert "ceas" not in paired(rows)
+
+
+def test_defence_scenarios_differ_from_ceas_only_in_scheduling():
+    """ceas-no-scheduling (random) and ceas-defences-oblivious keep every other setting of ceas; random-on-demand is
+    random-fedavg with on-demand generation."""
+    from ceas.config import load_config
+
+    def cfg(name):
+        return load_config("paper", SCENARIOS[name]).model_dump()
+
+    ceas = cfg("ceas")
+    for name, policy in (("ceas-no-scheduling", "random"), ("ceas-defences-oblivious", "oblivious")):
+        other = cfg(name)
+        assert other["scheduling"].pop("policy") == policy
+        ceas_sched = dict(ceas["scheduling"])
+        assert ceas_sched.pop("policy") == "ceas"
+        assert other["scheduling"] == ceas_sched
+        assert {k: v for k, v in other.items() if k != "scheduling"} == {
+            k: v for k, v in ceas.items() if k != "scheduling"
+        }
+    on_demand, fedavg = cfg("random-on-demand"), cfg("random-fedavg")
+    assert on_demand["scheduling"].pop("policy_params") == {"generation": "on-demand"}
+    fedavg["scheduling"].pop("policy_params")
+    assert on_demand == fedavg

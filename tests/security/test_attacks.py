@@ -77,6 +77,36 @@ def test_alie_formula_and_z_from_n_and_f():
         alie_z(10, 6)
 
 
+def test_alie_network_form_takes_z_from_the_whole_federation():
+    """Baruch et al.: N = 50, f = 10 -> s = floor(26) - 10 = 16, z = Phi^-1(34/50 = 0.68) = 0.4676988, whatever
+    the round seats; the round form with m = 10 participants gives s = 6 - 1 = 5, z = Phi^-1(0.5) = 0 for one
+    Byzantine node seated and s = 4, z = Phi^-1(0.6) = 0.2533471 for two."""
+    network = make_attack("alie", None, network=(50, 10))
+    assert network.network == (50, 10) and network.z is None
+    for f, h in ((1, 9), (2, 8), (3, 7)):
+        honest = rng(f).normal(size=(h, 4))
+        mu, sigma = honest.mean(0), honest.std(0)
+        np.testing.assert_allclose(network(honest, f, rng()), [mu - 0.4676988 * sigma] * f, atol=1e-6)
+    honest = rng(1).normal(size=(9, 4))
+    by_round = make_attack("alie", {"alie_form": "round"}, network=(50, 10))
+    np.testing.assert_allclose(by_round(honest, 1, rng()), [honest.mean(0)], atol=1e-12)  # z = 0
+    honest = rng(2).normal(size=(8, 4))
+    np.testing.assert_allclose(
+        by_round(honest, 2, rng()), [honest.mean(0) - 0.2533471 * honest.std(0)] * 2, atol=1e-6
+    )
+    # a given z wins over either form
+    np.testing.assert_allclose(
+        make_attack("alie", {"alie_z": 2.0}, network=(50, 10))(HONEST, 1, rng()), [MU - 2 * SIGMA]
+    )
+    # the network form is the default and cannot guess the federation
+    with pytest.raises(ValidationError, match=r"alie_form = 'network' needs the network's size"):
+        make_attack("alie")
+    with pytest.raises(ValidationError, match=r"got s = 0 for n = 10 nodes and f = 6"):
+        ALIE(network=(10, 6))
+    # a network without Byzantine nodes (2 nodes at 20 %: f = 0) builds it; it never runs there
+    assert ALIE(network=(2, 0))(HONEST, 0, rng()).shape == (0, 2)
+
+
 def test_gaussian_draws_from_the_given_generator():
     out = Gaussian(0.5, 2.0)(HONEST, 4, rng(9))
     np.testing.assert_array_equal(out, rng(9).normal(0.5, 2.0, size=(4, 2)))
@@ -181,7 +211,7 @@ def test_adaptive_directions():
 
 def test_registry_matches_the_config_names_and_every_attack_passes_the_checker():
     for name in ATTACKS.names():
-        attack = make_attack(name, None, aggregator=mean_rule)
+        attack = make_attack(name, None, aggregator=mean_rule, network=(50, 10))
         assert attack.name == name
         check_attack(attack)
 
@@ -222,7 +252,8 @@ def test_unknown_names_suggest_the_closest():
 
 def test_coordinated_attack_splits_byzantine_nodes_and_composes_surfaces():
     adversary = make_adversary(
-        ["alie", "sign-flip", "stamp-inflation", "label-flip", "pair-hoarding"]
+        ["alie", "sign-flip", "stamp-inflation", "label-flip", "pair-hoarding"],
+        {"alie": {"alie_form": "round"}},
     )
     assert adversary.names == (
         "alie",

@@ -106,7 +106,10 @@ def build_context(cfg: RunConfig) -> BrokerContext:
     is_byzantine = np.zeros(n, bool)
     is_byzantine[byzantine] = True
     adversary = make_adversary(
-        cfg.security.attacks, cfg.security.attack_params, aggregator=aggregation.as_rule()
+        cfg.security.attacks,
+        cfg.security.attack_params,
+        aggregator=aggregation.as_rule(),
+        network=(n, int(byzantine.size)),
     )
     # label-flip and other data attacks poison the Byzantine nodes' shards once, at the start
     poison_rng = stream(seed, "poison")
@@ -223,7 +226,11 @@ def initial_state(ctx: BrokerContext) -> BrokerState:
         network=net,
         key_pools=pools,
         macs=macs,
-        verifier=Verifier(macs, max_stamp_bytes=cfg.security.max_stamp_bytes),
+        verifier=Verifier(
+            macs,
+            max_stamp_bytes=cfg.security.max_stamp_bytes,
+            authenticate=cfg.security.authentication,
+        ),
         trust=trust_from_params(cfg.consensus).reset(n),
         phi=phi,
         phi_visibility=v0.copy(),

@@ -6,7 +6,9 @@
    is not sent) and verified on arrival; a payload whose pairs did not all arrive within the round is dropped; an
    authentic reply that is not a gradient in the protocol's range (a non-finite component, or one outside [−G, G]) is
    rejected with that reason, never clipped into the aggregate.
-3. The channel adversary may inject forged or replayed messages; each is verified like any reply.
+3. The channel adversary may inject forged or replayed messages; each is verified like any reply. Without
+   authentication (``security.authentication = false``, an ablation) the verifier checks no tag, and an injected
+   message that names a node seated this round replaces that node's reply (:func:`take_injected`).
 4. Gradients travel as quantum payloads through the pairs delivered (:func:`ceas.broker.payload.deliver`: variance
    ∝ 1/v²); the broker rescales by the ledger visibility of those pairs.
 """
@@ -59,6 +61,8 @@ class Transport:
         Tagged replies sent (each paid one tag's key bits).
     injected, injected_accepted : int
         Messages the channel adversary injected, and how many of them the verifier accepted.
+    injected_used : int
+        Injected messages whose payload took a seated participant's place (only without authentication).
     """
 
     received: np.ndarray
@@ -67,6 +71,7 @@ class Transport:
     sent: int
     injected: int
     injected_accepted: int
+    injected_used: int = 0
 
 
 def transport(
@@ -90,18 +95,69 @@ def transport(
         ),
         adversary_rng,
     )
-    injected_accepted = sum(
-        state.verifier.verify(w, round=plan.round).reason is Reason.ACCEPTED for w in injected
-    )
+    verdicts = [state.verifier.verify(w, round=plan.round) for w in injected]
     state.history.extend(observed)
+    received = receive_payloads(ctx, plan, replies.updates, accepted, rng)
+    used = 0
+    if not ctx.cfg.security.authentication:
+        used = take_injected(ctx, plan, replies, verdicts, accepted, reasons, received)
     return Transport(
-        received=receive_payloads(ctx, plan, replies.updates, accepted, rng),
+        received=received,
         accepted=accepted,
         reasons=reasons,
         sent=len(observed),
         injected=len(injected),
-        injected_accepted=int(injected_accepted),
+        injected_accepted=sum(v.reason is Reason.ACCEPTED for v in verdicts),
+        injected_used=used,
     )
+
+
+def forged_update(ctx: BrokerContext, replies: Replies) -> np.ndarray:
+    """What a forger sends in an honest node's name: the update its gradient attack crafted this round (that of
+    the first Byzantine participant) when one is composed and seated, else the sign-flipped honest mean."""
+    byz = replies.byzantine
+    if ctx.adversary.on("gradient") and byz.any() and (~byz).any():
+        return replies.updates[np.flatnonzero(byz)[0]].copy()
+    honest = replies.updates[~byz] if (~byz).any() else replies.updates
+    return -honest.mean(axis=0)
+
+
+def take_injected(
+    ctx: BrokerContext,
+    plan: RoundPlan,
+    replies: Replies,
+    verdicts: list,
+    accepted: np.ndarray,
+    reasons: dict[int, str],
+    received: np.ndarray,
+) -> int:
+    """Without authentication: every accepted injection that names a node seated this round replaces that node's
+    reply (the broker keeps one reply per seat, the last to arrive; it reads no node it did not seat). Its payload
+    is the one this round's replies carried under its digest (an impersonation re-addresses a Byzantine reply), or,
+    for a digest no reply carried, :func:`forged_update`. The range check still applies. Updates ``accepted``,
+    ``reasons`` and ``received`` in place; returns how many injections took a seat."""
+    from ceas.security.messages import payload_digest
+
+    seat = {int(k): i for i, k in enumerate(plan.participants)}
+    sent = {payload_digest(replies.updates[i]): i for i in range(plan.m)}
+    used = 0
+    for verdict in verdicts:
+        if verdict.reason is not Reason.ACCEPTED or verdict.envelope is None:
+            continue
+        i = seat.get(int(verdict.envelope.node))
+        if i is None:
+            continue
+        j = sent.get(verdict.envelope.payload_digest)
+        payload = replies.updates[j].copy() if j is not None else forged_update(ctx, replies)
+        received[i] = payload
+        why = check_update(payload, ctx.cfg.broker.clip)
+        accepted[i] = why is None
+        if why is None:
+            reasons.pop(i, None)
+        else:
+            reasons[i] = why
+        used += 1
+    return used
 
 
 def verification_tests(

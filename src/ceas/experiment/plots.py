@@ -48,7 +48,8 @@ def plot_accuracy(rows: list[dict[str, Any]], path: Path, *, title: str = "") ->
 
 
 def plot_runs(runs: dict[str, list[dict[str, Any]]], path: Path, *, title: str = "") -> None:
-    """Test accuracy against round for several labelled runs on one axis (e.g. CEAS vs random selection)."""
+    """Test accuracy against round for several labelled runs on one axis (e.g. CEAS vs random selection); rows that
+    carry ``test_accuracy_low`` and ``test_accuracy_high`` (an interval over seeds) are drawn with a shaded band."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     for label, rows in runs.items():
@@ -56,7 +57,15 @@ def plot_runs(runs: dict[str, list[dict[str, Any]]], path: Path, *, title: str =
             (r["round"] + 1, r["test_accuracy"]) for r in rows if not math.isnan(r["test_accuracy"])
         ]
         if pts:
-            ax.plot(*zip(*pts), label=label)
+            (line,) = ax.plot(*zip(*pts), label=label)
+            band = [
+                (r["round"] + 1, r["test_accuracy_low"], r["test_accuracy_high"])
+                for r in rows
+                if "test_accuracy_low" in r and not math.isnan(r["test_accuracy_low"])
+            ]
+            if band:
+                x, lo, hi = zip(*band)
+                ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.18, linewidth=0)
     ax.set_xlabel("round")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)

@@ -11,7 +11,16 @@ oblivious-fedavg          oblivious              mean                none
 oblivious-median          oblivious              median              none
 ceas-no-weighting         ceas                   trimmed mean        none
 ceas-no-scheduling        random                 trimmed mean        stamps
+ceas-defences-oblivious   oblivious              trimmed mean        stamps
+random-on-demand          random, on-demand      mean                none
 ========================  =====================  ==================  =========
+
+``ceas-no-scheduling`` and ``ceas-defences-oblivious`` keep every defence of ``ceas`` (the same rule and weights, norm
+bounding, trust, tight stamp references, authentication: all at their defaults in the three) and change only the
+scheduling policy, to random or round-robin participants with every link generating: their difference to ``ceas``
+is what entanglement awareness adds (``ceas-no-scheduling`` is "the same defences with random scheduling" of
+issue 11; no second name is kept for it). ``random-on-demand`` is ``random-fedavg`` whose links generate only the
+pairs the round's requests need: the utilisation of random selection once generation is controlled.
 
 Every run is a grid cell (:mod:`ceas.experiment.grid`, local pool or Ray) and an ordinary run folder under
 ``<out>/<scenario>-s<seed>``; a finished run is reused when its config, code version and plugins match (so a killed
@@ -34,7 +43,7 @@ from ceas.config import load_config
 from ceas.experiment import dataset, store
 from ceas.experiment.grid import RETRIES, Cell, GridRun, run_grid, run_many
 
-__all__ = ["QUICK", "SCENARIOS", "plan", "reproduce", "run_many", "summarise"]
+__all__ = ["FIG4", "QUICK", "SCENARIOS", "paired", "plan", "plot_fig4", "reproduce", "run_many", "summarise"]
 
 SCENARIOS: dict[str, list[str]] = {
     "ceas": [
@@ -69,6 +78,18 @@ SCENARIOS: dict[str, list[str]] = {
         'scheduling.policy="random"',
         'consensus.aggregator="trimmed-mean"',
         "consensus.fidelity_weighting=true",
+    ],
+    "ceas-defences-oblivious": [
+        'scheduling.policy="oblivious"',
+        'consensus.aggregator="trimmed-mean"',
+        "consensus.fidelity_weighting=true",
+    ],
+    "random-on-demand": [
+        'scheduling.policy="random"',
+        'scheduling.policy_params.generation="on-demand"',
+        'consensus.aggregator="mean"',
+        "consensus.fidelity_weighting=false",
+        "consensus.norm_bound=false",
     ],
 }
 
@@ -130,11 +151,44 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             "accuracy_curve": np.nanmean(
                 np.array([[r["test_accuracy"] for r in rows] for rows in runs]), axis=0
             ).tolist(),
+            "accuracy_band": [
+                _mean_ci(list(col))[1]
+                for col in np.array([[r["test_accuracy"] for r in rows] for rows in runs]).T
+            ],
         }
     return table
 
 
-def report(table: dict[str, Any], *, title: str) -> str:
+def paired(results: list[dict[str, Any]], *, reference: str = "ceas") -> dict[str, Any]:
+    """Per scenario: ``reference`` minus it, paired by seed, on the mean accuracy of the last 10 % of rounds (in
+    points): mean, half-width of the 95 % t-interval, the worst seed (the most negative difference) and which."""
+    acc: dict[str, dict[int, float]] = {}
+    for r in results:
+        name, seed = r["name"].rsplit("-s", 1)
+        rows = r["metrics"]
+        tail = rows[-max(1, len(rows) // 10) :]
+        acc.setdefault(name, {})[int(seed)] = float(np.nanmean([x["test_accuracy"] for x in tail]))
+    out: dict[str, Any] = {}
+    for name, per_seed in acc.items():
+        if name == reference or reference not in acc:
+            continue
+        seeds = sorted(set(per_seed) & set(acc[reference]))
+        if not seeds:
+            continue
+        d = [100 * (acc[reference][s] - per_seed[s]) for s in seeds]
+        mean, half = _mean_ci(d)
+        worst = int(np.argmin(d))
+        out[name] = {
+            "seeds": len(seeds),
+            "diff_points": mean,
+            "ci95_points": half,
+            "worst_seed_points": d[worst],
+            "worst_seed": seeds[worst],
+        }
+    return out
+
+
+def report(table: dict[str, Any], *, title: str, diffs: dict[str, Any] | None = None) -> str:
     """The comparison as a Markdown table (mean ± 95 % interval over seeds)."""
 
     def fmt(pair, digits=3):
@@ -164,7 +218,44 @@ def report(table: dict[str, Any], *, title: str) -> str:
                 f"{100 * gap:+.1f} points (paper: +10 to +15)."
             ),
         ]
+    if diffs:
+        lines += [
+            "",
+            "| CEAS − scenario (paired by seed, points) | seeds | mean ± 95 % | worst seed |",
+            "|---|---|---|---|",
+        ]
+        for name, d in diffs.items():
+            lines.append(
+                f"| {name} | {d['seeds']} | {d['diff_points']:+.1f} ± {d['ci95_points']:.1f} | "
+                f"{d['worst_seed_points']:+.1f} (seed {d['worst_seed']}) |"
+            )
     return "\n".join(lines) + "\n"
+
+
+FIG4 = ("ceas", "random-fedavg", "oblivious-fedavg", "ceas-no-scheduling")
+
+
+def plot_fig4(table: dict[str, Any], path: Path, *, seeds: int, title: str | None = None) -> None:
+    """Fig. 4: mean test accuracy against round with its 95 % t-band over seeds, for the scenarios in
+    :data:`FIG4` that ``table`` (:func:`summarise`) holds."""
+    from ceas.experiment.plots import plot_runs
+
+    curves = {}
+    for name in FIG4:
+        if name not in table:
+            continue
+        row = table[name]
+        curves[name] = [
+            {
+                "round": i,
+                "test_accuracy": a,
+                "test_accuracy_low": a - h,
+                "test_accuracy_high": a + h,
+            }
+            for i, (a, h) in enumerate(zip(row["accuracy_curve"], row["accuracy_band"]))
+        ]
+    title = title or f"Fig. 4: CEAS vs random participant selection (95 % band, {seeds} seeds)"
+    plot_runs(curves, path, title=title)
 
 
 def reproduce(
@@ -192,16 +283,12 @@ def reproduce(
         cells, out=out, backend=backend, address=address, workers=workers, retries=retries,
         progress=progress, fresh=fresh, run_plots=run_plots,
     )  # fmt: skip
-    table = summarise(dataset.read_cells(out / dataset.DATASET, [c.name for c in cells]))
+    rows = dataset.read_cells(out / dataset.DATASET, [c.name for c in cells])
+    table, diffs = summarise(rows), paired(rows)
     title = f"Headline comparison ({'quick' if quick else 'paper'} configuration, {seeds} seeds)"
-    store.write_json_atomic(out / "results.json", {"title": title, "scenarios": table})
-    store.write_text_atomic(out / "report.md", report(table, title=title))
-    from ceas.experiment.plots import plot_runs
-
-    curves = {
-        name: [{"round": i, "test_accuracy": a} for i, a in enumerate(row["accuracy_curve"])]
-        for name, row in table.items()
-        if name in ("ceas", "random-fedavg", "oblivious-fedavg")
-    }
-    plot_runs(curves, out / "accuracy.png", title="Fig. 4: CEAS vs random participant selection")
+    store.write_json_atomic(
+        out / "results.json", {"title": title, "scenarios": table, "ceas_minus": diffs}
+    )
+    store.write_text_atomic(out / "report.md", report(table, title=title, diffs=diffs))
+    plot_fig4(table, out / "accuracy.png", seeds=seeds)
     return {"out": out, "table": table, "grid": grid}

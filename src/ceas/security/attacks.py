@@ -364,9 +364,21 @@ def alie_z(n: int, f: int) -> float:
 
 @dataclass(frozen=True)
 class ALIE:
-    r"""A little is enough: :math:`\mu - z\,\sigma`, with :math:`z` from :func:`alie_z` (n = h + f) unless given."""
+    r"""A little is enough: :math:`\mu - z\,\sigma` (Baruch, Baruch & Goldberg, NeurIPS 2019).
+
+    :math:`z` is given, or derived by :func:`alie_z` from
+
+    * the **network** (``network = (N, f)``: all N nodes and all f Byzantine nodes of the federation), the form of
+      the paper, whose every worker takes part in every round: at 10 of 50, :math:`z = \Phi^{-1}(0.68) = 0.468`
+      whatever the round seats; the default of the config (``security.attack_params.alie.alie_form``);
+    * the **round** (``network = None``: n = h + f of the round's participants, f of them Byzantine): with 10 of 50
+      participants and one Byzantine node seated, s = 5 and :math:`z = \Phi^{-1}(0.5) = 0`, the honest mean.
+
+    :math:`\mu` and :math:`\sigma` are always the round's honest updates (all the adversary can see).
+    """
 
     z: float | None = None
+    network: tuple[int, int] | None = None
     name: ClassVar[str] = "alie"
     surface: ClassVar[str] = "gradient"
 
@@ -375,29 +387,50 @@ class ALIE:
             None,
             gt=0.0,
             description="ALIE sends mu - z*sigma; None derives z from n and f as in Baruch et al. (NeurIPS 2019): "
-            "s = floor(n/2 + 1) - f, z = Phi^-1((n - s)/n).",
+            "s = floor(n/2 + 1) - f, z = Phi^-1((n - s)/n), with n and f as alie_form says.",
+        )
+        alie_form: Literal["network", "round"] = Field(
+            "network",
+            description="where ALIE's n and f come from when alie_z is None: 'network' = all N nodes and all f "
+            "Byzantine nodes (the literature's form; z = 0.468 at 10 of 50), 'round' = the round's participants "
+            "(z = 0, the honest mean, when one Byzantine node is seated). [D] network: issue 11 measured the "
+            "round form at z = 0 in 27 % of paper rounds, weaker than the attack it is named after.",
         )
 
     def __post_init__(self) -> None:
         if self.z is not None and not self.z > 0:
             raise ValidationError(f"z must be > 0 or None, got {self.z!r}")
+        if self.network is not None and self.network[1] > 0:  # with no Byzantine node it never runs
+            n, f = self.network
+            alie_z(int(n), int(f))  # raises unless 0 < s < n
 
     def __call__(self, honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray:
         arr, mu, f = _honest_mean(honest, f)
         if f == 0:
             return np.empty((0, arr.shape[1]))
-        n = arr.shape[0] + f
-        if self.z is None:
+        if self.z is not None:
+            z = self.z
+        elif self.network is not None:
+            z = alie_z(*self.network)
+        else:
+            n = arr.shape[0] + f
             # With a Byzantine majority in the round (s <= 0) the formula has no solution; the adversary then
             # uses its largest meaningful scale, s = 1 (it needs no honest node to look like it any more).
             z = alie_z(n, f) if (n // 2 + 1) - f > 0 else float(stats.norm.ppf((n - 1) / n))
-        else:
-            z = self.z
         return _repeat(mu - z * arr.std(axis=0), f)
 
     @classmethod
-    def from_params(cls, params: BaseModel, **_: object) -> ALIE:
-        return cls(params.alie_z)
+    def from_params(
+        cls, params: BaseModel, *, network: tuple[int, int] | None = None, **_: object
+    ) -> ALIE:
+        if params.alie_z is not None or params.alie_form == "round":
+            return cls(params.alie_z)
+        if network is None:
+            raise ValidationError(
+                "attack 'alie' with alie_form = 'network' needs the network's size and Byzantine count: pass "
+                "network=(N, f) to make_attack/make_adversary, or set alie_form = 'round' or alie_z"
+            )
+        return cls(None, (int(network[0]), int(network[1])))
 
 
 @dataclass(frozen=True)
@@ -727,7 +760,7 @@ class PairHoarding:
 
 @dataclass(frozen=True)
 class ScrambleState:
-    """State scrambling in a split circuit (SPEC §7): a Byzantine QPU depolarises the state it holds after each of
+    r"""State scrambling in a split circuit (SPEC §7): a Byzantine QPU depolarises the state it holds after each of
     its layers with strength :math:`s` on top of its own noise, :math:`p \mapsto 1 - (1-p)(1-s)` -- at the unitary
     level it forwards (nearly) the maximally mixed state to the next QPU, at the circuit level it scrambles its qubits
     every layer. Every QPU of its replica then computes, and honestly reports, a gradient of a corrupted circuit."""
@@ -930,6 +963,7 @@ def make_attack(
     params: Mapping[str, object] | BaseModel | None = None,
     *,
     aggregator: Aggregator | None = None,
+    network: tuple[int, int] | None = None,
 ) -> Attack:
     """The attack registered under ``name``, configured from its hyperparameters ``params`` (defaults if None).
 
@@ -940,6 +974,9 @@ def make_attack(
     params : mapping or the attack's Params, optional
     aggregator : callable, optional
         The aggregation rule; required by ``"adaptive"``.
+    network : (N, f), optional
+        Nodes and Byzantine nodes of the whole federation; required by ``"alie"`` in its network form (the
+        default).
 
     Raises
     ------
@@ -948,7 +985,9 @@ def make_attack(
     """
     cls = ATTACKS.get_plugin(name)
     hyper = ATTACKS.params(name, params, f"security.attack_params.{name}")
-    return cls.from_params(hyper, aggregator=aggregator)
+    if network is None:
+        return cls.from_params(hyper, aggregator=aggregator)
+    return cls.from_params(hyper, aggregator=aggregator, network=network)
 
 
 @dataclass(frozen=True)
@@ -1064,13 +1103,17 @@ def make_adversary(
     params: BaseModel | None = None,
     *,
     aggregator: Aggregator | None = None,
+    network: tuple[int, int] | None = None,
 ) -> CoordinatedAttack:
-    """The coordinated adversary running the attacks named in ``names`` (config ``security.attacks``)."""
+    """The coordinated adversary running the attacks named in ``names`` (config ``security.attacks``); ``network``
+    = (N, f) of the whole federation, for attacks that scale with it (ALIE's network form)."""
     if isinstance(names, str):
         raise ValidationError(f"attack names must be a list of names, got the string {names!r}")
     params = params or {}
     return CoordinatedAttack(
-        tuple(make_attack(n, params.get(n), aggregator=aggregator) for n in names)
+        tuple(
+            make_attack(n, params.get(n), aggregator=aggregator, network=network) for n in names
+        )
     )
 
 

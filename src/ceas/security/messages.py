@@ -257,10 +257,22 @@ class Verifier:
         Authenticator of each known node's link, keyed by node id.
     max_stamp_bytes : int, default 1024
         Longest stamp accepted.
+    authenticate : bool, default True
+        False only for the ablation "CEAS without authentication" (``security.authentication = false``): the tag
+        and the payload digest are not checked (a forger computes the digest of its own payload), the structural and
+        header checks (known node, current round, fresh nonce) still are. A valid tag still spends its pad, so the
+        key accounting is that of an authenticating broker.
     """
 
-    def __init__(self, macs: Mapping[int, OneTimeMac], *, max_stamp_bytes: int = 1024) -> None:
+    def __init__(
+        self,
+        macs: Mapping[int, OneTimeMac],
+        *,
+        max_stamp_bytes: int = 1024,
+        authenticate: bool = True,
+    ) -> None:
         self.macs = dict(macs)
+        self.authenticate = bool(authenticate)
         self.max_stamp_bytes = _check_uint("max_stamp_bytes", max_stamp_bytes, _U16)
         self.counts: Counter[Reason] = Counter()
         self._accepted_nonces: dict[int, set[int]] = {node: set() for node in self.macs}
@@ -302,6 +314,9 @@ class Verifier:
         if env.nonce in self._accepted_nonces[env.node]:
             return self._finish(Reason.REPLAY, f"{where}: nonce already accepted", env)
         status = mac.verify(env.nonce, env.body(), env.tag)
+        if not self.authenticate:
+            self._accepted_nonces[env.node].add(env.nonce)
+            return self._finish(Reason.ACCEPTED, f"{where} (not authenticated)", env)
         if status is MacStatus.SPENT:
             return self._finish(Reason.REPLAY, f"{where}: one-time pad already spent", env)
         if status is not MacStatus.OK:

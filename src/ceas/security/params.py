@@ -37,6 +37,14 @@ class SecurityParams(BaseModel):
         description="hyperparameters of the chosen attacks, one table per attack name, each checked against that "
         "attack's own Params; unset ones take the attack's defaults",
     )
+    authentication: bool = Field(
+        True,
+        description="SPEC §6 defence 1: the broker accepts a reply only with a valid one-time MAC tag. false is the "
+        "ablation 'CEAS without authentication' (SPEC §8): tags are not checked, so forged and impersonated "
+        "replies of the current round reach the aggregation in the name of the node they claim; nodes still tag, "
+        "so the key economy and the schedule are those of CEAS. Refused without Byzantine nodes, without a "
+        "trusted broker and with split circuits.",
+    )
     mac_refresh_messages: int = Field(
         1000,
         ge=1,
