@@ -359,7 +359,9 @@ def plot_map(result: dict[str, Any], accuracy_path: Path, utilisation_path: Path
         ax.set_title(title, fontsize=9)
         for j in range(len(ys)):
             for i in range(len(xs)):
-                ax.text(i, j, text[j][i], ha="center", va="center", fontsize=7)
+                dark = cmap == "viridis" and grid[j][i] < 0.5
+                ax.text(i, j, text[j][i], ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")  # fmt: skip
         return im
 
     diff = {
@@ -385,8 +387,9 @@ def plot_map(result: dict[str, Any], accuracy_path: Path, utilisation_path: Path
     plt.close(fig)
 
     scen = result["scenarios"]
-    fig, axes = plt.subplots(len(attacks), len(scen), figsize=(5.0 * len(scen), 4.0 * len(attacks)), dpi=110,
+    fig, axes = plt.subplots(len(attacks), len(scen), figsize=(5.0 * len(scen), 4.4 * len(attacks)), dpi=110,
                              squeeze=False)  # fmt: skip
+    fig.subplots_adjust(hspace=0.45, wspace=0.35)
     for r, a in enumerate(attacks):
         for k, s in enumerate(scen):
             grid = np.array(
