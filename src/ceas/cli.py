@@ -296,7 +296,7 @@ def map_(
     quick: Annotated[
         bool,
         typer.Option(
-            "--quick", help="2x2 map of the small configuration, 2 seeds (a few minutes on 2 cores)"
+            "--quick", help="2x2 map of the small configuration, 2 seeds (about 30 s on 2 cores)"
         ),
     ] = False,
     seeds: Annotated[
