@@ -124,3 +124,36 @@ def test_storage_probe_counts_stored_pairs_spent():
     )
     assert r["stored_payload_pairs"] + r["fresh_payload_pairs_requested"] > 0
     assert r["physics"]["age_bins_max"] >= 2
+
+
+def _rows(acc: float, n: int = 10) -> list[dict]:
+    row = {
+        "test_accuracy": acc,
+        "utilisation": 0.5,
+        "fidelity_at_use": 0.95,
+        "accepted": 3,
+        "pairs_held": 7,
+    }
+    return [dict(row, round=t) for t in range(n)]
+
+
+@pytest.mark.parametrize(
+    "ceas,oblivious,beyond",
+    [([0.9, 0.8, 0.85], [0.85, 0.75, 0.80], True), ([0.9, 0.7, 0.85], [0.85, 0.75, 0.80], False)],
+)
+def test_summary_pairs_seeds_and_flags_differences_beyond_their_interval(
+    tmp_path, ceas, oblivious, beyond
+):
+    from ceas.experiment.regime_map import summarise_map
+
+    key, values, cells = plan_map("paper", x="network.link.eta0=0.5", y=[5.0], attacks=["none"], seeds=3,
+                                  out=tmp_path, overrides=TINY)  # fmt: skip
+    acc = {"ceas": ceas, "defences-oblivious": oblivious}
+    results = [{"metrics": _rows(acc[c.params["scenario"]][c.params["seed"]])} for c in cells]
+    res = summarise_map(results, cells, key, values, [5.0])
+    d = res["table"]["none"][0][0]["paired_difference"]
+    diffs = [a - b for a, b in zip(ceas, oblivious)]
+    assert d["per_seed"] == pytest.approx(diffs) and d["worst"] == pytest.approx(min(diffs))
+    assert d["worst_seed"] == int(min(range(3), key=lambda k: diffs[k]))
+    assert d["beyond_interval"] is beyond
+    assert res["table"]["none"][0][0]["physics"]["age_bins_max"] == 2

@@ -208,9 +208,16 @@ def cell_physics(cfg: RunConfig, ctx: Any = None) -> dict[str, Any]:
 
 
 def _mean_ci(values: list[float]) -> tuple[float, float]:
-    from ceas.experiment.reproduce import _mean_ci as mean_ci
+    """Mean and half-width of a 95 % t-interval over the non-NaN values (0 for one value; NaN for none)."""
+    x = np.asarray([v for v in values if not math.isnan(v)], float)
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size == 1:
+        return float(x[0]), 0.0
+    from scipy import stats
 
-    return mean_ci(values)
+    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return float(x.mean()), float(half)
 
 
 def _final10(rows: list[dict[str, Any]]) -> float:
