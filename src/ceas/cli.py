@@ -1,4 +1,4 @@
-"""The ``ceas`` command line: ``run``, ``validate``, ``plot``, ``presets``.
+"""The ``ceas`` command line: ``run``, ``validate``, ``plot``, ``presets``, ``reproduce``, ``sweep``, ``map``.
 
 User mistakes (bad config values, unknown keys, bad flags, missing files, a run folder that already exists) end with
 one line on stderr naming the problem and exit status 2, never a traceback.
@@ -272,6 +272,66 @@ def schemes(
     )  # fmt: skip
     typer.echo((res["out"] / "report.md").read_text())
     typer.echo(res["grid"].line())
+    typer.echo(f'results in {res["out"]} (query: ceas results query {res["out"]} "SQL")')
+
+
+@app.command("map")
+def map_(
+    x: Annotated[
+        str | None,
+        typer.Option(
+            help="supply axis: section.key=v1,v2,... (default network.link.eta0=0.05,0.15,0.5: link rate; "
+            "scheduling.payload_copies for larger payloads)"
+        ),
+    ] = None,
+    y: Annotated[
+        str | None,
+        typer.Option(
+            help="coherence axis: memory coherence time / round time, comma-separated (default 0.5,5,50)"
+        ),
+    ] = None,
+    attacks: Annotated[
+        str, typer.Option(help="comma-separated attack settings: none, adaptive")
+    ] = "none,adaptive",
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="2x2 map of the small configuration, 2 seeds (about 30 s on 2 cores)"
+        ),
+    ] = False,
+    seeds: Annotated[
+        int | None, typer.Option(min=1, max=100, help="paired seeds per cell (default 5; quick 2)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="results folder")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="parallel runs")] = 2,
+    set_: SetOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="rerun every run instead of reusing finished ones")
+    ] = False,
+    plugin: PluginOpt = None,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    retries: RetriesOpt = 2,
+) -> None:
+    """Regime map: CEAS − (same defences, oblivious scheduling) over supply/demand × coherence/round, with and
+    without the adaptive attack."""
+    from ceas.experiment.regime_map import regime_map
+    from ceas.plugins import activate
+
+    activate(plugin or [])
+    try:
+        ratios = [float(v) for v in y.split(",")] if y else None
+    except ValueError:
+        raise CeasError(
+            f"--y {y!r} is not allowed; allowed: comma-separated numbers > 0, e.g. 0.5,5,50"
+        ) from None
+    res = regime_map(
+        "paper", x=x, y=ratios, attacks=[a.strip() for a in attacks.split(",") if a.strip()], quick=quick,
+        seeds=seeds, out=out, workers=workers, overrides=set_ or [], progress=not quiet, fresh=fresh,
+        backend=backend, address=address, retries=retries,
+    )  # fmt: skip
+    typer.echo((res["out"] / "report.md").read_text())
     typer.echo(f'results in {res["out"]} (query: ceas results query {res["out"]} "SQL")')
 
 
