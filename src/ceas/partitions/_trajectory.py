@@ -97,7 +97,7 @@ def frame_gathers(inverse: np.ndarray, fx: np.ndarray, fz: np.ndarray) -> list:
     xmask = fx.astype(np.int64) @ pauli_bits(n)  # (Bc, S)
     rows = np.arange(dim)[:, None]
     cols = np.arange(n_states)[None, :]
-    bits = (1.0 - z_signs(n)) / 2.0  # (D, n): bit of wire q in index j
+    bits = (z_signs(n) < 0).astype(float)  # (D, n): bit of wire q in index j (Z sign -1 <-> bit 1)
     out = []
     for b in range(n_bu):  # loop over the units with their own frames (samples, with re-uploading)
         flat = (inverse[rows ^ xmask[b][None, :]] * n_states + cols).ravel()
