@@ -10,7 +10,7 @@ import pytest
 from ceas.cli import main
 from ceas.config import load_config
 from ceas.errors import ConfigError
-from ceas.experiment.regime_map import ATTACKS, MAP_SCENARIOS, cell_physics, plan_map, storage_probe
+from ceas.experiment.regime_map import MAP_ATTACKS, MAP_SCENARIOS, cell_physics, plan_map, storage_probe
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -43,7 +43,7 @@ def test_plan_map_places_every_run_and_varies_only_the_axes(tmp_path):
         "paper", x="network.link.eta0=0.1,0.5", y=[0.5, 50], seeds=2, out=tmp_path, overrides=TINY
     )
     assert key == "network.link.eta0" and values == ["0.1", "0.5"]
-    assert len(cells) == 2 * 2 * len(ATTACKS) * len(MAP_SCENARIOS) * 2
+    assert len(cells) == 2 * 2 * len(MAP_ATTACKS) * len(MAP_SCENARIOS) * 2
     assert len({c.name for c in cells}) == len(cells)
     c = next(c for c in cells if c.name == "defences-oblivious-adaptive-x1-y1-s1")
     assert c.params == {"scenario": "defences-oblivious", "attack": "adaptive", "seed": 1, "x_index": 1,

@@ -54,7 +54,7 @@ from ceas.experiment.grid import RETRIES, Cell, GridRun, run_grid
 from ceas.experiment.sweep import parse_vary
 
 __all__ = [
-    "ATTACKS",
+    "MAP_ATTACKS",
     "MAP_QUICK",
     "MAP_SCENARIOS",
     "cell_physics",
@@ -78,7 +78,7 @@ MAP_SCENARIOS: dict[str, list[str]] = {
 }
 """CEAS, and CEAS's defences with the entanglement-oblivious round-robin policy (the only difference: scheduling)."""
 
-ATTACKS: dict[str, list[str]] = {
+MAP_ATTACKS: dict[str, list[str]] = {
     "none": ["security.byzantine_fraction=0", "security.attacks=[]"],
     "adaptive": ['security.attacks=["adaptive"]'],
 }
@@ -121,10 +121,10 @@ def plan_map(
     the x key (its value; a float when numeric) and ``coherence_over_round``.
     """
     key, values = parse_vary(x)
-    attacks = list(attacks or ATTACKS)
-    bad = [a for a in attacks if a not in ATTACKS]
+    attacks = list(attacks or MAP_ATTACKS)
+    bad = [a for a in attacks if a not in MAP_ATTACKS]
     if bad:
-        raise ConfigError(f"attack setting {bad[0]!r} is unknown; allowed: {', '.join(ATTACKS)}")
+        raise ConfigError(f"attack setting {bad[0]!r} is unknown; allowed: {', '.join(MAP_ATTACKS)}")
     ratios = [float(r) for r in y]
     if not ratios or any(not (r > 0 and math.isfinite(r)) for r in ratios):
         raise ConfigError(f"coherence ratios {list(y)!r} are not allowed; allowed: numbers > 0")
@@ -150,7 +150,7 @@ def plan_map(
                 for scenario, settings in MAP_SCENARIOS.items():
                     for seed in range(seeds):
                         name = _name(scenario, attack, i, j, seed)
-                        extra = head + physics + ATTACKS[attack] + settings + [
+                        extra = head + physics + MAP_ATTACKS[attack] + settings + [
                             f"run.seed={seed}",
                             f"run.name={json.dumps(name)}",
                             f"run.out_dir={json.dumps(str(out))}",

@@ -33,16 +33,16 @@ from ceas.experiment import dataset, store
 from ceas.experiment.grid import RETRIES, Cell, run_grid
 from ceas.experiment.reproduce import _mean_ci
 
-__all__ = ["POLICIES", "SCHEMES", "compare_schemes", "plan_schemes"]
+__all__ = ["POLICY_SETTINGS", "SCHEME_SETTINGS", "compare_schemes", "plan_schemes"]
 
-SCHEMES: dict[str, list[str]] = {
+SCHEME_SETTINGS: dict[str, list[str]] = {
     "data": [],
     "unitary": ["partitions.scheme=unitary", "partitions.blocks=2"],
     "circuit": ["partitions.scheme=circuit", "partitions.qubits_per_qpu=2"],
 }
 """The schemes compared and their settings (K = 2 QPUs per replica for both split schemes on the 4-qubit circuit)."""
 
-POLICIES: dict[str, list[str]] = {
+POLICY_SETTINGS: dict[str, list[str]] = {
     "ceas": ["scheduling.policy=ceas"],
     "random": ["scheduling.policy=random"],
 }
@@ -65,8 +65,8 @@ def plan_schemes(
 ) -> list[Cell]:
     """Every run as a grid cell (parameters ``scheme``, ``policy``, ``seed``); bad settings fail before any run."""
     cells = []
-    for scheme, settings in SCHEMES.items():
-        for policy, chosen in POLICIES.items():
+    for scheme, settings in SCHEME_SETTINGS.items():
+        for policy, chosen in POLICY_SETTINGS.items():
             for seed in range(seeds):
                 extra = BASE + (QUICK if quick else []) + list(overrides or []) + settings + chosen
                 extra += [
@@ -161,7 +161,7 @@ def compare_schemes(
         "quick": quick,
         "base": BASE + (QUICK if quick else []),
         "overrides": list(overrides or []),
-        "schemes": SCHEMES,
+        "schemes": SCHEME_SETTINGS,
         "table": table,
     }
     store.write_json_atomic(out / "results.json", result)
