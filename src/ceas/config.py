@@ -282,8 +282,8 @@ class RunConfig(_Section):
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form; a checkpoint is only resumed under the same digest.
 
-        A ``[partitions]`` section left at its default is not part of the form, so the digests of data-level runs
-        (and the grid results stored under them) are those from before the section existed."""
+        A ``[partitions]`` section left at its default is not part of the form: the section alone does not change the
+        digest of a data-level run (nor the grid results stored under it)."""
         data = self.model_dump(mode="json")
         if self.partitions == PartitionParams():
             del data["partitions"]
