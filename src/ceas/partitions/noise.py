@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ceas._validate import in_range, real_array
 from ceas.errors import ValidationError
-from ceas.qnn.noise import NodeNoise
+from ceas.qnn.noise import NodeNoise, noise_levels
 
 __all__ = ["PlacementNoise", "check_noise"]
 
@@ -43,21 +42,7 @@ class PlacementNoise:
     readout_error: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        p = real_array("depolarizing", self.depolarizing, 2)
-        in_range("depolarizing", p, 0.0, 1.0)
-        if self.readout_error is None:
-            r = np.zeros_like(p)
-        else:
-            r = real_array("readout_error", self.readout_error, 2)
-            if r.shape != p.shape:
-                raise ValidationError(
-                    f"readout_error must have shape {p.shape} (one per node and QPU, like depolarizing), "
-                    f"got {r.shape}"
-                )
-            in_range("readout_error", r, 0.0, 0.5)
-        p, r = p.copy(), r.copy()
-        p.setflags(write=False)
-        r.setflags(write=False)
+        p, r = noise_levels(self.depolarizing, self.readout_error, 2, "node and QPU")
         object.__setattr__(self, "depolarizing", p)
         object.__setattr__(self, "readout_error", r)
 

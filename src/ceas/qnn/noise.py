@@ -31,21 +31,7 @@ class NodeNoise:
     readout_error: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        p = real_array("depolarizing", self.depolarizing, 1)
-        in_range("depolarizing", p, 0.0, 1.0)
-        if self.readout_error is None:
-            r = np.zeros_like(p)
-        else:
-            r = real_array("readout_error", self.readout_error, 1)
-            if r.shape != p.shape:
-                raise ValidationError(
-                    f"readout_error must have shape {p.shape} (one per node, like depolarizing), "
-                    f"got {r.shape}"
-                )
-            in_range("readout_error", r, 0.0, 0.5)
-        p, r = p.copy(), r.copy()
-        p.setflags(write=False)
-        r.setflags(write=False)
+        p, r = noise_levels(self.depolarizing, self.readout_error, 1, "node")
         object.__setattr__(self, "depolarizing", p)
         object.__setattr__(self, "readout_error", r)
 
@@ -93,3 +79,23 @@ def depolarised_qfi(f_pure, q, dim: int) -> np.ndarray:
     f_pure = np.asarray(f_pure, dtype=np.float64)
     keep = 1.0 - q
     return keep**2 / (keep + 2.0 * q / dim) * f_pure
+
+
+def noise_levels(depolarizing, readout_error, ndim: int, per: str) -> tuple[np.ndarray, np.ndarray]:
+    """Checked, read-only copies of depolarising strengths p in [0, 1] and readout errors r in [0, 0.5] (zeros when
+    ``readout_error`` is None), both ``ndim``-dimensional and of one shape (one entry ``per`` node, or node and QPU)."""
+    p = real_array("depolarizing", depolarizing, ndim)
+    in_range("depolarizing", p, 0.0, 1.0)
+    if readout_error is None:
+        r = np.zeros_like(p)
+    else:
+        r = real_array("readout_error", readout_error, ndim)
+        if r.shape != p.shape:
+            raise ValidationError(
+                f"readout_error must have shape {p.shape} (one per {per}, like depolarizing), got {r.shape}"
+            )
+        in_range("readout_error", r, 0.0, 0.5)
+    p, r = p.copy(), r.copy()
+    p.setflags(write=False)
+    r.setflags(write=False)
+    return p, r
