@@ -41,10 +41,20 @@ def _min_n(name: str) -> int:
 def test_permutation_invariance(data, name):
     x, w = data.draw(updates_and_weights(min_n=_min_n(name)))
     perm = data.draw(st.permutations(range(len(x))))
-    rule = AGGREGATORS[name]()
-    a = rule(x, w)
-    b = rule(x[list(perm)], w[list(perm)])
-    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    _assert_permutation_invariant(AGGREGATORS[name](), x, w, list(perm))
+
+
+def _assert_permutation_invariant(rule, x, w, perm):
+    np.testing.assert_allclose(rule(x, w), rule(x[perm], w[perm]), rtol=1e-9, atol=1e-9)
+
+
+def test_multi_krum_breaks_a_tie_between_equal_vectors_by_weight_not_by_position():
+    """Found by Hypothesis in CI: two equal vectors tie for the last Multi-Krum seat but carry different weights, so
+    seating the first by position made the weighted mean depend on the order of arrival (1/7 against 1/4)."""
+    x = np.array([[0.0], [0.0], [0.0], [1.0], [1.0]])
+    w = np.array([2.0, 2.0, 2.0, 1.0, 2.0])
+    _assert_permutation_invariant(AGGREGATORS["multi-krum"](), x, w, [0, 1, 2, 4, 3])
+    np.testing.assert_allclose(AGGREGATORS["multi-krum"]()(x, w), [0.25])  # the heavier of the tied pair is seated
 
 
 @settings(max_examples=60, deadline=None)

@@ -234,10 +234,16 @@ def _krum_scores(x: np.ndarray, n_neighbours: int) -> np.ndarray:
     return nearest.sum(axis=1)
 
 
-def _krum_order(x: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Rows by ascending score; ties broken by the vectors themselves so the choice is permutation invariant."""
-    keys = tuple(x[:, j] for j in range(x.shape[1] - 1, -1, -1)) + (scores,)
-    return np.lexsort(keys)
+def _krum_order(x: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Rows by ascending score, (n,) indices.
+
+    Ties are broken by the vectors themselves and then, between equal vectors, by descending weight, so the choice
+    (and a weighted mean over it) is permutation invariant.
+    """
+    keys = (() if weights is None else (-weights,)) + tuple(
+        x[:, j] for j in range(x.shape[1] - 1, -1, -1)
+    )
+    return np.lexsort(keys + (scores,))
 
 
 def _check_krum(rule: str, f: int, n: int) -> None:
@@ -352,7 +358,7 @@ class MultiKrum:
             raise ValidationError(
                 f"{self.name} averages m <= n - f = {n - f} updates (f = {f}, n = {n}); got m = {m}"
             )
-        chosen = _krum_order(x, _krum_scores(x, n - f - 2))[:m]
+        chosen = _krum_order(x, _krum_scores(x, n - f - 2), w)[:m]
         wc = w[chosen]
         if not wc.sum() > 0:  # every chosen update has zero weight: fall back to their plain mean
             wc = np.ones(m)
