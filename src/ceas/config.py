@@ -393,6 +393,7 @@ def _ignored_by_mode(cfg: RunConfig) -> None:
                     "participant; replies reach the broker node even without a trusted broker)")  # fmt: skip
     _agreement_mode(cfg, default, ATTACKS)
     _authentication_mode(cfg)
+    _inclusion_mode(cfg)
     if cfg.security.byzantine_fraction == 0:
         for path, value, dflt in _changed(cfg.security, default.security, "security."):
             if path.startswith("security.attack") and not (
@@ -418,6 +419,25 @@ def _authentication_mode(cfg: RunConfig) -> None:
     if cfg.partitions.scheme != "data":
         _refuse("security.authentication", False, f"partitions.scheme = {cfg.partitions.scheme!r}",
                 why.format("whole updates per node; a split circuit's QPUs send blocks"))  # fmt: skip
+
+
+def _inclusion_mode(cfg: RunConfig) -> None:
+    """``consensus.inclusion_weighting`` needs participants drawn with known probabilities, one node per update."""
+    if not cfg.consensus.inclusion_weighting:
+        return
+    why = "false (inclusion weighting needs {})"
+    policy = cfg.scheduling.policy
+    if policy in ("oblivious", "greedy-fidelity", "value-iteration") or (
+        policy == "ceas" and cfg.scheduling.selection != "sample"
+    ):
+        needs = f"scheduling.policy = {policy!r}" + (
+            f" and scheduling.selection = {cfg.scheduling.selection!r}" if policy == "ceas" else ""
+        )
+        _refuse("consensus.inclusion_weighting", True, needs,
+                why.format("a drawn participant set: ceas with selection = 'sample', or random"))  # fmt: skip
+    if cfg.partitions.scheme != "data":
+        _refuse("consensus.inclusion_weighting", True, f"partitions.scheme = {cfg.partitions.scheme!r}",
+                why.format("one node per update; a split circuit seats replicas"))  # fmt: skip
 
 
 def _agreement_mode(cfg: RunConfig, default: RunConfig, attacks: Any) -> None:

@@ -363,3 +363,41 @@ def test_an_inflated_predicted_mse_stamp_is_capped(tmp_path):
     assert claims[byz].min() > claims[~byz].max()  # the adversary claims more than any honest node
     phi, _ = verified_phi(ctx, initial_state(ctx), plan, replies)
     assert np.all(phi[byz] < claims[byz])  # and is granted less than it claims
+
+
+def test_inclusion_weighting_divides_each_weight_by_the_participants_seat_probability(tmp_path):
+    """consensus.inclusion_weighting: the aggregate's weights are the capped, normalised φ_k / π_k, with π_k the
+    probability that the policy's Plackett–Luce draw (its Decision.seat_weights) seats k."""
+    from ceas.broker.aggregate import aggregation_weights, seat_probability, verified_phi
+    from ceas.consensus.stamps import cap_weights
+    from ceas.scheduling.inclusion import plackett_luce_inclusion
+
+    ctx = build_context(_cfg(tmp_path, "consensus.inclusion_weighting=true", "security.attacks=[]"))
+    state = initial_state(ctx)
+    out = _phases_until(ctx, state, "local")
+    plan = out["plan"]
+    draw = plan.decision.seat_weights
+    assert draw is not None and (draw[plan.participants] > 0).all()
+    pi = plackett_luce_inclusion(draw, plan.participants.size)[plan.participants]
+    np.testing.assert_allclose(seat_probability(plan), pi, rtol=0, atol=0)
+    assert len(set(np.round(pi, 6))) > 1  # the ceas policy seats unevenly: the correction is not a constant
+    phi, _ = verified_phi(ctx, state, plan, out["replies"])
+    np.testing.assert_allclose(aggregation_weights(ctx, plan, phi), np.where(phi > 0, phi / pi, 0))
+    agg = aggregate(ctx, state, plan, out["replies"], transport(ctx, state, plan, out["replies"],
+                                                                 out["rng"], stream(0, "adversary", 0)))  # fmt: skip
+    ok = agg.accepted & (phi > 0)
+    np.testing.assert_allclose(
+        agg.weights[ok], cap_weights((phi / pi)[ok], ctx.cfg.consensus.weight_cap), rtol=1e-12
+    )
+
+
+def test_inclusion_weighting_is_refused_where_no_draw_seats_the_participants():
+    from ceas.errors import ConfigError
+
+    for extra, needs in (
+        (['scheduling.policy="oblivious"'], "scheduling.policy = 'oblivious'"),
+        (['scheduling.selection="top"'], "scheduling.selection = 'top'"),
+    ):
+        with pytest.raises(ConfigError, match="consensus.inclusion_weighting: True is not allowed with") as err:
+            load_config("quick", ["broker.enabled=true", "consensus.inclusion_weighting=true", *extra])
+        assert needs in str(err.value) and "\n" not in str(err.value)

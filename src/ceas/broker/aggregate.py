@@ -19,7 +19,9 @@ from ceas.broker.payload import payload_scale
 from ceas.broker.setup import BrokerContext, BrokerState
 from ceas.broker.transport import NETWORK_MISSES, Transport
 from ceas.consensus.stamps import tighten_claims, verify_stamps
+from ceas.errors import ProtocolError
 from ceas.network.werner import werner_from_fidelity
+from ceas.scheduling.inclusion import plackett_luce_inclusion
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,7 +59,10 @@ def aggregate(
     accepted &= verified
     if ctx.replicas is None:
         result = ctx.aggregation.aggregate(
-            delivered.received, phi, accepted=accepted, reasons=delivered.reasons
+            delivered.received,
+            aggregation_weights(ctx, plan, phi),
+            accepted=accepted,
+            reasons=delivered.reasons,
         )
         if result.update is not None and result.accepted.any():
             ok = result.accepted
@@ -104,6 +109,36 @@ def _by_block(
             took = rows[sub.accepted]
             state.trust.update(part[took], delivered.received[np.ix_(took, cols)], sub.update)
     return Aggregate(update=update if any_update else None, weights=weights, accepted=ok)
+
+
+def aggregation_weights(ctx: BrokerContext, plan: RoundPlan, phi: np.ndarray) -> np.ndarray:
+    """The weights the aggregation gets, shape (m,): the verified φ, divided by each participant's probability of
+    being seated when ``consensus.inclusion_weighting`` is on (φ replaced by 1 without fidelity weighting).
+
+    A zero φ (a rejected stamp) stays zero, so the same replies are rejected either way.
+    """
+    con = ctx.cfg.consensus
+    if not con.inclusion_weighting:
+        return phi
+    base = phi if con.fidelity_weighting else (phi > 0).astype(float)
+    return np.where(phi > 0, base / seat_probability(plan), 0.0)
+
+
+def seat_probability(plan: RoundPlan) -> np.ndarray:
+    """Each participant's probability of having been seated by the round's draw, shape (m,), all > 0."""
+    weights = plan.decision.seat_weights
+    if weights is None:
+        raise ProtocolError(
+            "consensus.inclusion_weighting needs the policy's draw weights (Decision.seat_weights); this policy "
+            "returned none (set consensus.inclusion_weighting = false, or return seat_weights from the policy)"
+        )
+    pi = plackett_luce_inclusion(weights, plan.decision.participants.size, nodes=plan.participants)
+    pi = pi[plan.participants]
+    if not (pi > 0).all():
+        raise ProtocolError(
+            "a participant was seated with draw weight 0 (Decision.seat_weights must be > 0 on every participant)"
+        )
+    return pi
 
 
 def verified_phi(

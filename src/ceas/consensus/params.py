@@ -56,6 +56,15 @@ class ConsensusParams(BaseModel):
         "visibility): in situ (paper config, 100 rounds, benchmarks/stamp_calibration.py) Spearman 0.98-0.99 with "
         "the measured 1/MSE, median ratio 0.98-1.01; 'paper' = S·F̂_Q·v², Spearman -0.13 to 0.14 there",
     )
+    inclusion_weighting: bool = Field(
+        False,
+        description="[D, issue 12] divide each participant's weight by its probability of being seated (Hájek / "
+        "Horvitz-Thompson, from the policy's draw weights: ceas.scheduling.inclusion), so the aggregate estimates "
+        "the average over all eligible nodes however unevenly the policy seats them. With label skew (Dirichlet "
+        "alpha = 0.3) the ceas policy's seating alone cost 14.3 points against random seating, 1.9 with the "
+        "correction (10 paired seeds, docs/security.md); with IID shards it changes nothing measurable. Needs a "
+        "policy that draws its participants (ceas with selection = 'sample', random)",
+    )
     norm_bound: bool = Field(
         True,
         description="[D] scale every accepted update down to at most the round's median update norm before the "
@@ -194,7 +203,7 @@ def aggregation_from_params(
     return FidelityWeightedAggregation(
         aggregator_from_params(params, byzantine_fraction),
         cap_c=params.weight_cap,
-        weighting=params.fidelity_weighting,
+        weighting=params.fidelity_weighting or params.inclusion_weighting,
         norm_bound=params.norm_bound,
     )
 

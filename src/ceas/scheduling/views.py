@@ -240,6 +240,10 @@ class NodeView:
         return int(self.ready.shape[0])
 
 
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+
+
 def _ids(value, name: str) -> np.ndarray:
     return _frozen(np.zeros(0) if value is None else value, np.int64, name, 1)
 
@@ -262,6 +266,11 @@ class Decision:
         Generation on (True) or off per link until the next decision.
     purify : (Q, 2) int
         Pairs of stored pair ids (kept, sacrificed) to purify (BBPSSW), same link each.
+    seat_weights : (N,) float or None
+        The weights the participants were drawn with when the draw is Plackett–Luce (m drawn without replacement
+        with probability proportional to the weight; 0 = not eligible; equal weights = a uniform draw), so the
+        broker can compute each participant's inclusion probability (:mod:`ceas.scheduling.inclusion`). None when
+        the choice is not such a draw (a ranking, an exact plan).
     """
 
     participants: np.ndarray
@@ -272,6 +281,7 @@ class Decision:
     key: np.ndarray = field(default=None)
     convert: np.ndarray = field(default=None)
     purify: np.ndarray = field(default=None)
+    seat_weights: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -287,12 +297,17 @@ class Decision:
         set_(self, "generate", _frozen(self.generate, bool, "generate", 1))
         pur = np.zeros((0, 2)) if self.purify is None else self.purify
         set_(self, "purify", _frozen(np.reshape(pur, (-1, 2)), np.int64, "purify", 2))
+        if self.seat_weights is not None:
+            w = _frozen(self.seat_weights, np.float64, "seat_weights", 1)
+            if not (np.isfinite(w).all() and (w >= 0).all()):
+                raise ValidationError("seat_weights must be finite and >= 0")
+            set_(self, "seat_weights", w)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Decision):
             return NotImplemented
         return all(
-            np.array_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
+            _same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -38,6 +38,7 @@ until their pool holds the reserve (``background_key``). The reduced MDP has non
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -144,8 +145,9 @@ class CeasPolicy:
         nv = self._node_values(fr, inventory, nodes, groups)
         pv = self._pair_values(fr, inventory, nodes, groups, nv)
         plan = self._plans(fr, inventory, nodes, groups, nv, pv)
-        part = self._select(plan.score, nodes, rng)
-        return self._decide(fr, inventory, nodes, groups, nv, pv, plan, part)
+        part, seat_weights = self._select(plan.score, nodes, rng)
+        decision = self._decide(fr, inventory, nodes, groups, nv, pv, plan, part)
+        return decision if seat_weights is None else replace(decision, seat_weights=seat_weights)
 
     def _node_values(
         self, fr, inventory: InventoryView, nodes: NodeView, groups
@@ -319,8 +321,11 @@ class CeasPolicy:
             score=score,
         )
 
-    def _select(self, score: np.ndarray, nodes: NodeView, rng: np.random.Generator) -> np.ndarray:
-        """The participant mask: m nodes by score (sampled, or the top m)."""
+    def _select(
+        self, score: np.ndarray, nodes: NodeView, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The participant mask (n,) -- m nodes by score, sampled or the top m -- and, for a sampled draw, the
+        Plackett–Luce weights it was drawn with (n,) (0 = not eligible; None for the top m)."""
         m, n = self.params.participants, nodes.n_nodes
         part = np.zeros(n, dtype=bool)
         if self.params.selection == "sample":
@@ -340,12 +345,13 @@ class CeasPolicy:
             keys[positive] = np.log(score[positive]) + rng.gumbel(size=int(positive.sum()))
             ranked = np.lexsort((np.arange(n), -keys))[:m]
             part[ranked[np.isfinite(keys[ranked])]] = True
+            return part, np.where(positive, score, 0.0)
         else:
             if np.any(nodes.work_s > 0):
                 score = np.where(fastest_worth(score, nodes.work_s, m, self.params.round_s), score, -np.inf)
             ranked = np.lexsort((np.arange(n), -score))[:m]
             part[ranked[score[ranked] > 0]] = True
-        return part
+        return part, None
 
     def _decide(
         self,

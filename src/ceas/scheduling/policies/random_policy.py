@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -69,14 +70,19 @@ class RandomPolicy:
         self.max_enumeration = max_enumeration
         self.generation = generation
 
-    def _decide(self, inventory: InventoryView, nodes: NodeView, chosen: np.ndarray) -> Decision:
+    def _decide(
+        self, inventory: InventoryView, nodes: NodeView, chosen: np.ndarray, pool: np.ndarray
+    ) -> Decision:
         fr = frame(inventory, nodes, self.params.round_s)
         part = np.zeros(nodes.n_nodes, dtype=bool)
         part[chosen] = True
         fifo = -inventory.pair_age_s
         masks, fresh = serve_in_order(fr, nodes, part, fifo)
         generate = np.full(inventory.n_links, self.generation == "continuous")
-        return build_decision(inventory, nodes, fr, part, masks, fresh, generate)
+        seat_weights = np.zeros(nodes.n_nodes)
+        seat_weights[pool] = 1.0  # a uniform draw: Plackett–Luce with equal weights
+        decision = build_decision(inventory, nodes, fr, part, masks, fresh, generate)
+        return replace(decision, seat_weights=seat_weights)
 
     def _pool(self, inventory: InventoryView, nodes: NodeView) -> tuple[np.ndarray, int]:
         fr = frame(inventory, nodes, self.params.round_s)
@@ -88,7 +94,7 @@ class RandomPolicy:
     ) -> Decision:
         pool, k = self._pool(inventory, nodes)
         chosen = rng.choice(pool, size=k, replace=False) if k else pool[:0]
-        return self._decide(inventory, nodes, chosen)
+        return self._decide(inventory, nodes, chosen, pool)
 
     def decision_distribution(
         self, inventory: InventoryView, nodes: NodeView
@@ -101,6 +107,6 @@ class RandomPolicy:
                 f"random policy: {total} participant sets exceed max_enumeration = {self.max_enumeration}"
             )
         return [
-            (1.0 / total, self._decide(inventory, nodes, np.array(c, dtype=np.int64)))
+            (1.0 / total, self._decide(inventory, nodes, np.array(c, dtype=np.int64), pool))
             for c in itertools.combinations(pool.tolist(), k)
         ]
