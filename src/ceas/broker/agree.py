@@ -49,7 +49,7 @@ from ceas.network.werner import (
     werner_from_fidelity,
 )
 from ceas.rng import stream
-from ceas.security.mac import KeyExhaustedError
+from ceas.security.mac import KeyExhaustedError, messages_affordable
 from ceas.security.pairwise import PairwiseAuthenticator
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,31 @@ def agreement_state(ctx: BrokerContext, state: BrokerState) -> AgreementState:
         auth = PairwiseAuthenticator(keys, refresh_messages=ctx.cfg.security.mac_refresh_messages)
         state.agreement = AgreementState(keys=keys, auth=auth)
     return state.agreement
+
+
+def seat_tags() -> int:
+    """Tags each pair of seated participants must hold: one agreement attempt's (:data:`TAGS_PER_PAIR_ATTEMPT`)."""
+    return TAGS_PER_PAIR_ATTEMPT
+
+
+def min_seats(ctx: BrokerContext) -> int:
+    """Fewest participants a round is held with: 4 = 3f + 1 for f = 1 when Byzantine nodes are expected
+    (``security.byzantine_fraction > 0``; a round of 3 or fewer tolerates none), else 1."""
+    return 4 if ctx.cfg.security.byzantine_fraction > 0 else 1
+
+
+def pair_tags(ctx: BrokerContext, state: BrokerState) -> np.ndarray:
+    """(N, N) int: the agreement messages each pair of nodes' pairwise pool pays for now (what the scheduler seats
+    by; the diagonal is 0). Pairs never used hold the seed key; a pair's first message also draws its hash key."""
+    ag = agreement_state(ctx, state)
+    n = ctx.cfg.training.nodes
+    refresh = ctx.cfg.security.mac_refresh_messages
+    fresh = messages_affordable(ctx.cfg.security.seed_key_bits, refresh_messages=refresh)
+    tags = np.full((n, n), fresh, np.int64)
+    for a, b in ag.keys.pools:
+        tags[a, b] = tags[b, a] = ag.auth.mac(a, b).messages_affordable()
+    np.fill_diagonal(tags, 0)
+    return tags
 
 
 def pair_key_yield(ctx: BrokerContext, a: int, b: int) -> float:
@@ -238,6 +263,12 @@ def agree(
     rng = stream(ctx.cfg.run.seed, "agreement", t)
     ag = agreement_state(ctx, state)
     row: dict[str, Any] = swap_for_keys(ctx, ag, plan, rng)
+    part = [int(k) for k in plan.participants]
+    row["agreement_seat_short"] = sum(
+        ag.auth.mac(a, b).messages_affordable() < seat_tags()
+        for i, a in enumerate(part)
+        for b in part[i + 1 :]
+    )
     f_tol = max((m - 1) // 3, 0)
     byz = np.flatnonzero(replies.byzantine)
     bound_ok = byz.size <= f_tol

@@ -56,6 +56,7 @@ from ceas.scheduling.policies._common import (
     eligible_nodes,
     frame,
     fresh_for_bits,
+    seat,
     take_ranked,
     take_until,
 )
@@ -322,7 +323,6 @@ class CeasPolicy:
     def _select(self, score: np.ndarray, nodes: NodeView, rng: np.random.Generator) -> np.ndarray:
         """The participant mask: m nodes by score (sampled, or the top m)."""
         m, n = self.params.participants, nodes.n_nodes
-        part = np.zeros(n, dtype=bool)
         if self.params.selection == "sample":
             # m nodes drawn without replacement with probability proportional to their (positive) score: the
             # Gumbel-top-k form of Plackett-Luce sampling. A node worth twice another is twice as likely to be drawn,
@@ -338,14 +338,14 @@ class CeasPolicy:
                 positive = unflagged
             keys = np.full(n, -np.inf)
             keys[positive] = np.log(score[positive]) + rng.gumbel(size=int(positive.sum()))
-            ranked = np.lexsort((np.arange(n), -keys))[:m]
-            part[ranked[np.isfinite(keys[ranked])]] = True
+            ranked = np.lexsort((np.arange(n), -keys))
+            # the drawn order, seated while the seats' pairwise agreement keys allow (trusted: the first m)
+            return seat(ranked[np.isfinite(keys[ranked])], m, nodes)
         else:
             if np.any(nodes.work_s > 0):
                 score = np.where(fastest_worth(score, nodes.work_s, m, self.params.round_s), score, -np.inf)
-            ranked = np.lexsort((np.arange(n), -score))[:m]
-            part[ranked[score[ranked] > 0]] = True
-        return part
+            ranked = np.lexsort((np.arange(n), -score))
+            return seat(ranked[score[ranked] > 0], m, nodes)
 
     def _decide(
         self,

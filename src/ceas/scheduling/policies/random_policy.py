@@ -15,6 +15,7 @@ from ceas.scheduling.policies._common import (
     build_decision,
     eligible_nodes,
     frame,
+    seat,
     serve_in_order,
 )
 from ceas.scheduling.registry import register_policy
@@ -87,6 +88,10 @@ class RandomPolicy:
         self, inventory: InventoryView, nodes: NodeView, rng: np.random.Generator
     ) -> Decision:
         pool, k = self._pool(inventory, nodes)
+        if nodes.pair_tags is not None and k:
+            # participants who agree among themselves: a random order, seated while their pairwise keys allow
+            order = rng.permutation(pool)
+            return self._decide(inventory, nodes, np.flatnonzero(seat(order, k, nodes)))
         chosen = rng.choice(pool, size=k, replace=False) if k else pool[:0]
         return self._decide(inventory, nodes, chosen)
 
