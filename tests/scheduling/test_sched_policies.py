@@ -9,7 +9,6 @@ import pytest
 from scipy import stats
 
 from ceas.network.werner import cutoff_age, fidelity_at_age
-from ceas.scheduling.policies._common import seat
 from ceas.scheduling import (
     InventoryView,
     NodeView,
@@ -17,6 +16,7 @@ from ceas.scheduling import (
     make_policy,
     validate_decision,
 )
+from ceas.scheduling.policies._common import seat
 
 TAU = 1.0
 

@@ -20,8 +20,14 @@ pool (:class:`ceas.security.pairwise.PairwiseAuthenticator`); a message to onese
 with the pre-shared seed key (``security.seed_key_bits``, as every link's), and a dry pool means the message is not
 sent (counted in ``agreement_key_dry``), never sent unauthenticated.
 
+**Seating.** The scheduler budgets the key: it sees what every pair's pool pays (:func:`pair_tags`) and seats a
+participant only if its pools with those already seated pay one attempt (:func:`seat_tags`), and holds no round it
+cannot seat :func:`min_seats` nodes for (:func:`ceas.scheduling.policies._common.seat`). So a round never fails for
+want of key in its first attempt; when the pools run short, rounds get smaller or are skipped instead.
+
 **Budget.** Before the policy's decision is executed, each participant pair's pool is topped up towards one
-attempt's tags (:data:`TAGS_PER_PAIR_ATTEMPT` × 128 bits): its deficit in swapped pairs at the fresh pairs' key yield
+attempt's tags (under key-aware seating no seated pair is short, so this acts only for a policy that seats without
+the constraint) (:data:`TAGS_PER_PAIR_ATTEMPT` × 128 bits): its deficit in swapped pairs at the fresh pairs' key yield
 becomes fresh key requests on both channels, at most ``consensus.agreement_key_pairs`` per channel
 (:func:`agreement_key_demand`), served with the channel's key -- before payloads, so the bound is what agreement may
 take from training. Those pairs count in the round's ``key_pairs`` and pairs generated, the bits they yield and the

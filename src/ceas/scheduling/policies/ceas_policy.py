@@ -21,9 +21,11 @@ then its cheapest bits then fresh pairs -- gives its score: expected utility (ha
 minus the alternative value of the pairs it consumes and the latency cost of the fresh ones. m nodes with a positive
 score take part: drawn without replacement with probability proportional to the score among the nodes the trust
 test has not flagged (trust 1; flagged ones only if fewer than m remain) (``selection = "sample"``, the default), or
-the m best (``"top"``). Pairs nobody takes are converted to key when they would otherwise expire (or when the pool
-is short of key and converting now beats keeping), and links switch generation off when their node is unlikely to
-take part and their pool needs no key, so pairs are not produced only to expire.
+the m best (``"top"``). Without a trusted broker the drawn order is seated only while each new participant's
+pairwise agreement keys with those seated pay an attempt (:func:`~ceas.scheduling.policies._common.seat`). Pairs
+nobody takes are converted to key when they would otherwise expire (or when the pool is short of key and converting
+now beats keeping), and links switch generation off when their node is unlikely to take part and their pool needs
+no key, so pairs are not produced only to expire.
 
 The key price :math:`\kappa` is the cheaper of a tag's share of the node's utility, :math:`u_k / \text{tag}_k`, and
 the latency cost of distilling the bit from fresh pairs, while the pool holds fewer than ``key_reserve_rounds`` rounds
