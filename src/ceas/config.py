@@ -435,6 +435,9 @@ def _inclusion_mode(cfg: RunConfig) -> None:
         )
         _refuse("consensus.inclusion_weighting", True, needs,
                 why.format("a drawn participant set: ceas with selection = 'sample', or random"))  # fmt: skip
+    if not cfg.consensus.trusted_broker:
+        _refuse("consensus.inclusion_weighting", True, "consensus.trusted_broker = false",
+                why.format("a plain draw; without a trusted broker seating skips nodes short of agreement key"))  # fmt: skip
     if cfg.partitions.scheme != "data":
         _refuse("consensus.inclusion_weighting", True, f"partitions.scheme = {cfg.partitions.scheme!r}",
                 why.format("one node per update; a split circuit seats replicas"))  # fmt: skip

@@ -16,6 +16,7 @@ from ceas.scheduling import (
     make_policy,
     validate_decision,
 )
+from ceas.scheduling.policies._common import seat
 
 TAU = 1.0
 
@@ -290,3 +291,52 @@ def test_ceas_sampling_skips_flagged_nodes_while_enough_unflagged_ones_remain():
     for _ in range(200):
         seen.update(three(inv, nodes, rng).participants.tolist())
     assert seen == {0, 1, 2, 3}
+
+
+def _with_pair_tags(nodes: NodeView, tags, seat_tags: int) -> NodeView:
+    return NodeView(**{**nodes.__dict__, "pair_tags": tags, "seat_tags": seat_tags})
+
+
+@pytest.mark.parametrize("name", ["ceas", "random", "oblivious", "greedy-fidelity"])
+def test_key_aware_seating_never_seats_a_pair_that_cannot_pay_an_attempt(name):
+    # participants who agree among themselves (no trusted broker): every seated pair's pool must pay 5 tags
+    inv, nodes = _big_views(120, seed=3)
+    rng = np.random.default_rng(7)
+    tags = rng.integers(0, 12, (120, 120))
+    tags = np.triu(tags, 1) + np.triu(tags, 1).T
+    keyed = _with_pair_tags(nodes, tags, 5)
+    policy = make_policy(name, SchedulingParams(participants=10))
+    d = policy(inv, keyed, np.random.default_rng(0))
+    validate_decision(d, inv, keyed, max_participants=10)
+    part = d.participants
+    assert part.size >= 2
+    assert all(tags[a, b] >= 5 for i, a in enumerate(part) for b in part[i + 1 :])
+    # without the pools' constraint the same policy seats a pair that could not pay (so the test can fail)
+    free = policy(inv, nodes, np.random.default_rng(0)).participants
+    assert any(tags[a, b] < 5 for i, a in enumerate(free) for b in free[i + 1 :])
+
+
+@pytest.mark.parametrize("name", ["ceas", "oblivious", "greedy-fidelity"])
+def test_ample_pair_keys_leave_the_decision_unchanged(name):
+    # the constraint only skips: when every pool can pay, the policy decides exactly as with a trusted broker
+    inv, nodes = _big_views(80, seed=4)
+    policy = make_policy(name, SchedulingParams(participants=10))
+    keyed = _with_pair_tags(nodes, np.full((80, 80), 1000), 5)
+    assert policy(inv, keyed, np.random.default_rng(1)) == policy(inv, nodes, np.random.default_rng(1))
+
+
+def test_seat_takes_the_order_and_skips_only_incompatible_nodes():
+    _, nodes = views([[], [], [], [], []])
+    tags = np.full((5, 5), 9)
+    tags[3, 1] = tags[1, 3] = 4  # 3 cannot sit with 1
+    keyed = _with_pair_tags(nodes, tags, 5)
+    order = np.array([1, 3, 0, 4, 2])
+    assert np.flatnonzero(seat(order, 3, keyed)).tolist() == [0, 1, 4]
+    assert np.flatnonzero(seat(order, 3, nodes)).tolist() == [0, 1, 3]  # trusted: the first m
+    assert seat(order[:0], 3, keyed).sum() == 0
+    # a round that cannot seat min_seats nodes together is not held (4: the smallest that tolerates f = 1)
+    tags[0, :] = tags[:, 0] = 0
+    tags[4, :] = tags[:, 4] = 0
+    few = NodeView(**{**keyed.__dict__, "pair_tags": tags, "min_seats": 4})
+    assert seat(order, 4, few).sum() == 0
+    assert np.flatnonzero(seat(order, 4, NodeView(**{**few.__dict__, "min_seats": 2}))).tolist() == [1, 2]

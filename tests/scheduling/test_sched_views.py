@@ -84,6 +84,10 @@ def test_inventory_rejects_bad_input_with_one_clear_line(over, message):
         ({"trust": [1.0, 1.5]}, "trust must be in [0, 1], got 1.5 at index 1"),
         ({"phi_visibility": [0.0, 1.0]}, "phi_visibility must be in (0, 1], got 0.0 at index 0"),
         ({"round": -1}, "round must be >= 0, got -1"),
+        ({"pair_tags": [[0, 1]]}, "pair_tags must have shape (N, N) = (2, 2), got (1, 2)"),
+        ({"pair_tags": [[0, -1], [-1, 0]]}, "pair_tags must be in [0, inf), got -1 at index 1"),
+        ({"seat_tags": -5}, "seat_tags must be >= 0, got -5"),
+        ({"min_seats": 0}, "min_seats must be >= 1, got 0"),
     ],
 )
 def test_nodes_reject_bad_input(over, message):

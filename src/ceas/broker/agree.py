@@ -20,8 +20,14 @@ pool (:class:`ceas.security.pairwise.PairwiseAuthenticator`); a message to onese
 with the pre-shared seed key (``security.seed_key_bits``, as every link's), and a dry pool means the message is not
 sent (counted in ``agreement_key_dry``), never sent unauthenticated.
 
+**Seating.** The scheduler budgets the key: it sees what every pair's pool pays (:func:`pair_tags`) and seats a
+participant only if its pools with those already seated pay one attempt (:func:`seat_tags`), and holds no round it
+cannot seat :func:`min_seats` nodes for (:func:`ceas.scheduling.policies._common.seat`). So a round never fails for
+want of key in its first attempt; when the pools run short, rounds get smaller or are skipped instead.
+
 **Budget.** Before the policy's decision is executed, each participant pair's pool is topped up towards one
-attempt's tags (:data:`TAGS_PER_PAIR_ATTEMPT` × 128 bits): its deficit in swapped pairs at the fresh pairs' key yield
+attempt's tags (under key-aware seating no seated pair is short, so this acts only for a policy that seats without
+the constraint) (:data:`TAGS_PER_PAIR_ATTEMPT` × 128 bits): its deficit in swapped pairs at the fresh pairs' key yield
 becomes fresh key requests on both channels, at most ``consensus.agreement_key_pairs`` per channel
 (:func:`agreement_key_demand`), served with the channel's key -- before payloads, so the bound is what agreement may
 take from training. Those pairs count in the round's ``key_pairs`` and pairs generated, the bits they yield and the
@@ -49,7 +55,7 @@ from ceas.network.werner import (
     werner_from_fidelity,
 )
 from ceas.rng import stream
-from ceas.security.mac import KeyExhaustedError
+from ceas.security.mac import KeyExhaustedError, messages_affordable
 from ceas.security.pairwise import PairwiseAuthenticator
 
 log = logging.getLogger(__name__)
@@ -118,6 +124,31 @@ def agreement_state(ctx: BrokerContext, state: BrokerState) -> AgreementState:
         auth = PairwiseAuthenticator(keys, refresh_messages=ctx.cfg.security.mac_refresh_messages)
         state.agreement = AgreementState(keys=keys, auth=auth)
     return state.agreement
+
+
+def seat_tags() -> int:
+    """Tags each pair of seated participants must hold: one agreement attempt's (:data:`TAGS_PER_PAIR_ATTEMPT`)."""
+    return TAGS_PER_PAIR_ATTEMPT
+
+
+def min_seats(ctx: BrokerContext) -> int:
+    """Fewest participants a round is held with: 4 = 3f + 1 for f = 1 when Byzantine nodes are expected
+    (``security.byzantine_fraction > 0``; a round of 3 or fewer tolerates none), else 1."""
+    return 4 if ctx.cfg.security.byzantine_fraction > 0 else 1
+
+
+def pair_tags(ctx: BrokerContext, state: BrokerState) -> np.ndarray:
+    """(N, N) int: the agreement messages each pair of nodes' pairwise pool pays for now (what the scheduler seats
+    by; the diagonal is 0). Pairs never used hold the seed key; a pair's first message also draws its hash key."""
+    ag = agreement_state(ctx, state)
+    n = ctx.cfg.training.nodes
+    refresh = ctx.cfg.security.mac_refresh_messages
+    fresh = messages_affordable(ctx.cfg.security.seed_key_bits, refresh_messages=refresh)
+    tags = np.full((n, n), fresh, np.int64)
+    for a, b in ag.keys.pools:
+        tags[a, b] = tags[b, a] = ag.auth.mac(a, b).messages_affordable()
+    np.fill_diagonal(tags, 0)
+    return tags
 
 
 def pair_key_yield(ctx: BrokerContext, a: int, b: int) -> float:
@@ -238,6 +269,12 @@ def agree(
     rng = stream(ctx.cfg.run.seed, "agreement", t)
     ag = agreement_state(ctx, state)
     row: dict[str, Any] = swap_for_keys(ctx, ag, plan, rng)
+    part = [int(k) for k in plan.participants]
+    row["agreement_seat_short"] = sum(
+        ag.auth.mac(a, b).messages_affordable() < seat_tags()
+        for i, a in enumerate(part)
+        for b in part[i + 1 :]
+    )
     f_tol = max((m - 1) // 3, 0)
     byz = np.flatnonzero(replies.byzantine)
     bound_ok = byz.size <= f_tol

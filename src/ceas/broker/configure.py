@@ -218,8 +218,20 @@ def views(ctx: BrokerContext, state: BrokerState, t: int) -> tuple[InventoryView
         tag_bits=np.full(n, float(TAG_BITS)),
         round=t,
         work_s=None if ctx.replicas is None else ctx.replicas.work_s,
+        **_agreement_seating(ctx, state),
     )
     return inventory, nodes
+
+
+def _agreement_seating(ctx: BrokerContext, state: BrokerState) -> dict:
+    """Without a trusted broker the participants agree among themselves, paying every message from their pairwise
+    key pools: the policy sees what each pair's pool pays and seats only pairs that can pay one attempt
+    (:func:`ceas.scheduling.policies._common.seat`). Nothing with a trusted broker."""
+    if ctx.cfg.consensus.trusted_broker:
+        return {}
+    from ceas.broker.agree import min_seats, pair_tags, seat_tags
+
+    return {"pair_tags": pair_tags(ctx, state), "seat_tags": seat_tags(), "min_seats": min_seats(ctx)}
 
 
 def execute(

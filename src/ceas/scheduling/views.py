@@ -196,6 +196,15 @@ class NodeView:
     work_s : (N,) float, optional
         Seconds of other work a node's participation adds to the round (a split circuit's QPU-QPU pair stream,
         :mod:`ceas.broker.circuit_pairs`); zeros when omitted.
+    pair_tags : (N, N) int, optional
+        Only when the participants must agree among themselves (``consensus.trusted_broker = false``): the MAC tags
+        each pair of nodes' pairwise key pool still pays for (symmetric; the diagonal is not read). None otherwise.
+    seat_tags : int
+        Tags every pair of seated participants must be able to pay (one agreement attempt's share,
+        :func:`~ceas.scheduling.policies._common.seat`); read only with ``pair_tags``.
+    min_seats : int
+        With ``pair_tags``: the fewest participants a round is held with (4 = 3f + 1 for f = 1 when Byzantine nodes
+        are expected: a smaller round tolerates none); when the pools cannot seat that many, nobody is seated.
     """
 
     ready: np.ndarray
@@ -207,11 +216,28 @@ class NodeView:
     tag_bits: np.ndarray
     round: int = 0
     work_s: np.ndarray | None = None
+    pair_tags: np.ndarray | None = None
+    seat_tags: int = 0
+    min_seats: int = 1
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "ready", _frozen(self.ready, bool, "ready", 1))
         n = self.ready.shape[0]
+        if self.pair_tags is not None:
+            tags = _frozen(self.pair_tags, np.int64, "pair_tags", 2)
+            if tags.shape != (n, n):
+                raise ValidationError(
+                    f"pair_tags must have shape (N, N) = ({n}, {n}), got {tags.shape}"
+                )
+            _check_range("pair_tags", tags.ravel(), 0, np.inf, "[0, inf)")
+            set_(self, "pair_tags", tags)
+        if int(self.seat_tags) < 0:
+            raise ValidationError(f"seat_tags must be >= 0, got {self.seat_tags}")
+        set_(self, "seat_tags", int(self.seat_tags))
+        if int(self.min_seats) < 1:
+            raise ValidationError(f"min_seats must be >= 1, got {self.min_seats}")
+        set_(self, "min_seats", int(self.min_seats))
         if self.work_s is None:
             set_(self, "work_s", np.zeros(n))
         for name, dtype in (

@@ -42,6 +42,7 @@ __all__ = [
     "MacStatus",
     "OneTimeMac",
     "key_bits_needed",
+    "messages_affordable",
     "poly1305_tag",
     "poly1305_verify",
 ]
@@ -190,6 +191,27 @@ def key_bits_needed(n_messages: int, *, start_seq: int = 0, refresh_messages: in
     return PAD_BITS * (n + _refreshes_in(start, n, refresh))
 
 
+def messages_affordable(bits: int, *, start_seq: int = 0, refresh_messages: int = 1000) -> int:
+    """The most messages ``bits`` key bits pay for from sequence number ``start_seq`` on (inverse of
+    :func:`key_bits_needed`).
+
+    Examples
+    --------
+    >>> messages_affordable(4096)    # the first message also draws the hash key r
+    31
+    >>> messages_affordable(4096, start_seq=1)
+    32
+    """
+    lo, hi = 0, int(bits) // PAD_BITS  # every message costs at least one pad
+    while lo < hi:  # largest n with key_bits_needed(n) <= bits
+        mid = (lo + hi + 1) // 2
+        if key_bits_needed(mid, start_seq=start_seq, refresh_messages=refresh_messages) <= bits:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 class OneTimeMac:
     """Wegman–Carter authenticator of one link: tags on the sending side, checks on the receiving side.
 
@@ -267,15 +289,11 @@ class OneTimeMac:
 
     def messages_affordable(self) -> int:
         """How many more messages the pool pays for as it stands (for the scheduler's key budget)."""
-        bits = int(self.pool.available_bits)
-        lo, hi = 0, bits // PAD_BITS  # every message costs at least one pad
-        while lo < hi:  # largest n with bits_for_next(n) <= bits
-            mid = (lo + hi + 1) // 2
-            if self.bits_for_next(mid) <= bits:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return messages_affordable(
+            int(self.pool.available_bits),
+            start_seq=self._next_seq,
+            refresh_messages=self.refresh_messages,
+        )
 
     def _draw(self, n_bytes: int) -> bytes:
         out = self.pool.take(n_bytes)

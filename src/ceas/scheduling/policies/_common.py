@@ -221,6 +221,34 @@ def serve_in_order(
     return {"payload": pay, "verification": ver, "key": key}, fresh
 
 
+def seat(ranked: np.ndarray, m: int, nodes: NodeView) -> np.ndarray:
+    """The participant mask (N,): the first ``m`` nodes of ``ranked`` (node ids, most wanted first) that can sit
+    together.
+
+    Without ``nodes.pair_tags`` (a trusted broker) that is simply ``ranked[:m]``. With it (the participants agree
+    on the model among themselves, :mod:`ceas.broker.agree`), a node is seated only if its pairwise key pool with
+    every node seated before it pays ``nodes.seat_tags`` tags -- one agreement attempt -- and is passed over
+    otherwise, so no round is configured that cannot agree for want of key. Fewer than ``m`` are seated when the
+    candidates run out: a smaller round that agrees rather than a full one that cannot -- but none when fewer than
+    ``nodes.min_seats`` can sit together (a round of 3 tolerates no Byzantine node: n > 3f). The candidates and
+    their order are the policy's own (flagged nodes stay excluded as the policy decides); the constraint only skips.
+    O(len(ranked) · m).
+    """
+    part = np.zeros(nodes.n_nodes, dtype=bool)
+    if nodes.pair_tags is None:
+        part[ranked[:m]] = True
+        return part
+    seated: list[int] = []
+    for k in ranked.tolist():
+        if len(seated) == m:
+            break
+        if not seated or bool(np.all(nodes.pair_tags[k, seated] >= nodes.seat_tags)):
+            seated.append(k)
+    if len(seated) >= min(nodes.min_seats, m):
+        part[seated] = True
+    return part
+
+
 def eligible_nodes(fr: Frame, nodes: NodeView) -> np.ndarray:
     """Nodes that can take part at all: ready and reachable (they have a link)."""
     return nodes.ready & fr.has_link

@@ -21,9 +21,11 @@ then its cheapest bits then fresh pairs -- gives its score: expected utility (ha
 minus the alternative value of the pairs it consumes and the latency cost of the fresh ones. m nodes with a positive
 score take part: drawn without replacement with probability proportional to the score among the nodes the trust
 test has not flagged (trust 1; flagged ones only if fewer than m remain) (``selection = "sample"``, the default), or
-the m best (``"top"``). Pairs nobody takes are converted to key when they would otherwise expire (or when the pool
-is short of key and converting now beats keeping), and links switch generation off when their node is unlikely to
-take part and their pool needs no key, so pairs are not produced only to expire.
+the m best (``"top"``). Without a trusted broker the drawn order is seated only while each new participant's
+pairwise agreement keys with those seated pay an attempt (:func:`~ceas.scheduling.policies._common.seat`). Pairs
+nobody takes are converted to key when they would otherwise expire (or when the pool is short of key and converting
+now beats keeping), and links switch generation off when their node is unlikely to take part and their pool needs
+no key, so pairs are not produced only to expire.
 
 The key price :math:`\kappa` is the cheaper of a tag's share of the node's utility, :math:`u_k / \text{tag}_k`, and
 the latency cost of distilling the bit from fresh pairs, while the pool holds fewer than ``key_reserve_rounds`` rounds
@@ -57,6 +59,7 @@ from ceas.scheduling.policies._common import (
     eligible_nodes,
     frame,
     fresh_for_bits,
+    seat,
     take_ranked,
     take_until,
 )
@@ -327,7 +330,6 @@ class CeasPolicy:
         """The participant mask (n,) -- m nodes by score, sampled or the top m -- and, for a sampled draw, the
         Plackett–Luce weights it was drawn with (n,) (0 = not eligible; None for the top m)."""
         m, n = self.params.participants, nodes.n_nodes
-        part = np.zeros(n, dtype=bool)
         if self.params.selection == "sample":
             # m nodes drawn without replacement with probability proportional to their (positive) score: the
             # Gumbel-top-k form of Plackett-Luce sampling. A node worth twice another is twice as likely to be drawn,
@@ -343,15 +345,16 @@ class CeasPolicy:
                 positive = unflagged
             keys = np.full(n, -np.inf)
             keys[positive] = np.log(score[positive]) + rng.gumbel(size=int(positive.sum()))
-            ranked = np.lexsort((np.arange(n), -keys))[:m]
-            part[ranked[np.isfinite(keys[ranked])]] = True
-            return part, np.where(positive, score, 0.0)
+            ranked = np.lexsort((np.arange(n), -keys))
+            # the drawn order, seated while the seats' pairwise agreement keys allow (trusted: the first m)
+            drawn = seat(ranked[np.isfinite(keys[ranked])], m, nodes)
+            # the draw weights tell the broker each seat's probability -- unless key-aware seating skipped nodes
+            return drawn, (np.where(positive, score, 0.0) if nodes.pair_tags is None else None)
         else:
             if np.any(nodes.work_s > 0):
                 score = np.where(fastest_worth(score, nodes.work_s, m, self.params.round_s), score, -np.inf)
-            ranked = np.lexsort((np.arange(n), -score))[:m]
-            part[ranked[score[ranked] > 0]] = True
-        return part, None
+            ranked = np.lexsort((np.arange(n), -score))
+            return seat(ranked[score[ranked] > 0], m, nodes), None
 
     def _decide(
         self,

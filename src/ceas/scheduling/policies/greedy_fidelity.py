@@ -9,6 +9,7 @@ from ceas.scheduling.policies._common import (
     build_decision,
     eligible_nodes,
     frame,
+    seat,
     serve_in_order,
     take_ranked,
 )
@@ -52,9 +53,7 @@ class GreedyFidelityPolicy:
             )
         score = np.where(ok, harmonic_mean_v2(inv_v2, n_stock + n_fresh), -np.inf)
         ranked = np.lexsort((np.arange(n), -score))
-        part = np.zeros(n, dtype=bool)
-        top = ranked[: self.params.participants]
-        part[top[ok[top]]] = True
+        part = seat(ranked[ok[ranked]], self.params.participants, nodes)
         masks, fresh = serve_in_order(fr, nodes, part, freshest)
         return build_decision(
             inventory, nodes, fr, part, masks, fresh, np.ones(inventory.n_links, bool)

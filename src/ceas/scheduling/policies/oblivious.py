@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ceas.scheduling.params import SchedulingParams
-from ceas.scheduling.policies._common import build_decision, eligible_nodes, frame, serve_in_order
+from ceas.scheduling.policies._common import (
+    build_decision,
+    eligible_nodes,
+    frame,
+    seat,
+    serve_in_order,
+)
 from ceas.scheduling.registry import register_policy
 from ceas.scheduling.views import Decision, InventoryView, NodeView
 
@@ -36,8 +42,7 @@ class ObliviousPolicy:
         distance = (np.arange(n) - start) % max(n, 1)
         ok = eligible_nodes(fr, nodes)
         order = np.flatnonzero(ok)[np.argsort(distance[ok], kind="stable")]
-        part = np.zeros(n, dtype=bool)
-        part[order[: self.params.participants]] = True
+        part = seat(order, self.params.participants, nodes)
         ledger = np.arange(inventory.n_pairs, dtype=float)
         masks, fresh = serve_in_order(fr, nodes, part, ledger)
         return build_decision(

@@ -16,6 +16,7 @@ from ceas.scheduling.policies._common import (
     build_decision,
     eligible_nodes,
     frame,
+    seat,
     serve_in_order,
 )
 from ceas.scheduling.registry import register_policy
@@ -71,17 +72,24 @@ class RandomPolicy:
         self.generation = generation
 
     def _decide(
-        self, inventory: InventoryView, nodes: NodeView, chosen: np.ndarray, pool: np.ndarray
+        self,
+        inventory: InventoryView,
+        nodes: NodeView,
+        chosen: np.ndarray,
+        pool: np.ndarray | None,
     ) -> Decision:
+        """The decision seating ``chosen``; ``pool`` = the nodes a uniform draw chose among (None: not such a draw)."""
         fr = frame(inventory, nodes, self.params.round_s)
         part = np.zeros(nodes.n_nodes, dtype=bool)
         part[chosen] = True
         fifo = -inventory.pair_age_s
         masks, fresh = serve_in_order(fr, nodes, part, fifo)
         generate = np.full(inventory.n_links, self.generation == "continuous")
+        decision = build_decision(inventory, nodes, fr, part, masks, fresh, generate)
+        if pool is None:
+            return decision
         seat_weights = np.zeros(nodes.n_nodes)
         seat_weights[pool] = 1.0  # a uniform draw: Plackett–Luce with equal weights
-        decision = build_decision(inventory, nodes, fr, part, masks, fresh, generate)
         return replace(decision, seat_weights=seat_weights)
 
     def _pool(self, inventory: InventoryView, nodes: NodeView) -> tuple[np.ndarray, int]:
@@ -93,6 +101,10 @@ class RandomPolicy:
         self, inventory: InventoryView, nodes: NodeView, rng: np.random.Generator
     ) -> Decision:
         pool, k = self._pool(inventory, nodes)
+        if nodes.pair_tags is not None and k:
+            # participants who agree among themselves: a random order, seated while their pairwise keys allow
+            order = rng.permutation(pool)
+            return self._decide(inventory, nodes, np.flatnonzero(seat(order, k, nodes)), None)
         chosen = rng.choice(pool, size=k, replace=False) if k else pool[:0]
         return self._decide(inventory, nodes, chosen, pool)
 
