@@ -61,8 +61,9 @@ def test_random_selection_with_on_demand_generation(tmp_path):
     # measured: 14,194 pairs in round 0 against 553; utilisation 0.038 against 0.947 after 4 rounds
     assert all(b["pairs_generated"] * 10 < a["pairs_generated"] for a, b in zip(always, on_demand))
     assert on_demand[-1]["utilisation"] > 0.8 and always[-1]["utilisation"] < 0.2
-    # the same participants are served the same fresh pairs: learning is untouched (tiny run, measured equal)
-    assert [r["test_accuracy"] for r in always] == [r["test_accuracy"] for r in on_demand]
+    # the policy draws the participants the same way (learning differs only through the pairs' ages at use)
+    for key in ("participants", "byzantine_participants"):
+        assert [r[key] for r in always] == [r[key] for r in on_demand]
     policy = make_policy(
         "random", SchedulingParams(policy="random", policy_params={"generation": "on-demand"})
     )

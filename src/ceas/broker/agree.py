@@ -25,9 +25,10 @@ participant only if its pools with those already seated pay one attempt (:func:`
 cannot seat :func:`min_seats` nodes for (:func:`ceas.scheduling.policies._common.seat`). So a round never fails for
 want of key in its first attempt; when the pools run short, rounds get smaller or are skipped instead.
 
-**Budget.** Before the policy's decision is executed, each participant pair's pool is topped up towards one
-attempt's tags (under key-aware seating no seated pair is short, so this acts only for a policy that seats without
-the constraint) (:data:`TAGS_PER_PAIR_ATTEMPT` × 128 bits): its deficit in swapped pairs at the fresh pairs' key yield
+**Budget.** Before the policy's decision is executed, each participant pair's pool is topped up towards the tags of
+every attempt the round may make (:func:`topup_bits`: ``consensus.agreement_attempts`` ×
+:data:`TAGS_PER_PAIR_ATTEMPT` × 128 bits; key-aware seating already guarantees the first attempt's, so this buys key
+for retries): its deficit in swapped pairs at the fresh pairs' key yield
 becomes fresh key requests on both channels, at most ``consensus.agreement_key_pairs`` per channel
 (:func:`agreement_key_demand`), served with the channel's key -- before payloads, so the bound is what agreement may
 take from training. Those pairs count in the round's ``key_pairs`` and pairs generated, the bits they yield and the
@@ -151,6 +152,13 @@ def pair_tags(ctx: BrokerContext, state: BrokerState) -> np.ndarray:
     return tags
 
 
+def topup_bits(ctx: BrokerContext) -> int:
+    """Key bits each seated pair's pool is topped up towards: every attempt the round may make
+    (``consensus.agreement_attempts``) at one attempt's tags each. Seating already guarantees the first attempt's
+    (:func:`seat_tags`), so what swapping adds is key for the retries after a failed attempt."""
+    return _attempts(ctx) * TAGS_PER_PAIR_ATTEMPT * TAG_BITS
+
+
 def pair_key_yield(ctx: BrokerContext, a: int, b: int) -> float:
     """Expected secret bits per pair swapped at the broker node from fresh pairs of channels a and b."""
     f0 = ctx.channels.f0
@@ -163,7 +171,7 @@ def agreement_key_demand(
 ) -> np.ndarray:
     """Fresh key pairs per channel (C,) for the participants' pairwise agreement keys (module docstring)."""
     ag = agreement_state(ctx, state)
-    target = TAGS_PER_PAIR_ATTEMPT * TAG_BITS
+    target = topup_bits(ctx)
     demand = np.zeros(ctx.channels.n, np.int64)
     for x, a in enumerate(participants):
         for b in participants[x + 1 :]:
@@ -193,7 +201,7 @@ def swap_for_keys(
         ((a, b) for i, a in enumerate(part) for b in part[i + 1 :]),
         key=lambda p: (ag.keys(*p).available_bits, p),
     )
-    target = TAGS_PER_PAIR_ATTEMPT * TAG_BITS
+    target = topup_bits(ctx)
     ch, p_s = ctx.channels, ctx.cfg.network.swap_success
     for a, b in pairs:
         if a not in aside or b not in aside:
