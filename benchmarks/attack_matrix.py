@@ -30,10 +30,10 @@ from ceas.config import load_config
 from ceas.experiment.grid import Cell, run_grid
 from ceas.security.attacks import ATTACKS
 
-# every registered attack a trusted-broker run can use (equivocation and the agreement attacks need agreement without
-# a trusted broker)
+# every registered attack a trusted-broker data-level run can use (equivocation and the agreement attacks need
+# agreement without a trusted broker; state attacks need a split circuit)
 ATTACK_NAMES = tuple(
-    n for n in ATTACKS.names() if ATTACKS[n].surface not in ("equivocation", "agreement")
+    n for n in ATTACKS.names() if ATTACKS[n].surface not in ("equivocation", "agreement", "state")
 )
 
 DEFENCES = {

@@ -154,14 +154,14 @@ class ConsensusParams(BaseModel):
         "always include an honest one among m = 10 agreeing nodes with f = 3, the most n > 3f allows",
     )
     agreement_key_pairs: int = Field(
-        64,
+        0,
         ge=0,
         le=1_000_000,
         description="[D] most fresh pairs a participant's channel is asked for per round to refill its pairwise "
-        "agreement keys (swapped at the broker node, then BBM92): key pairs are served before payload pairs, so "
-        "this bounds what agreement may take from training; 64 is about a quarter of the median default channel's "
-        "~280 heralds per 1 s round (measured: one attempt would need ~3,500 swapped pairs per node pair, so "
-        "pairwise seed keys carry agreement and this only slows their use; docs/consensus.md)",
+        "agreement keys for retries (swapped at the broker node, then BBM92): key pairs are served before payload "
+        "pairs, so this bounds what agreement may take from training. 0 (off) by default: at the default physics a "
+        "swapped pair yields ~0.04 secret bits, so one attempt would need ~3,500 swapped pairs per node pair, and "
+        "topping up at 64 pairs per channel took payload pairs for no usable key (docs/consensus.md)",
     )
 
     @model_validator(mode="after")
