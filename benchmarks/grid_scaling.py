@@ -12,7 +12,9 @@ Each run is its own command, timed as a whole (Python start, imports, Ray start 
 own last line also splits the grid's time into starting/stopping the backend and running the cells. Runs are
 interleaved (every mode and worker count once, then again) so that load swings hit all alike. The machine is shared:
 each command waits until the machine was less than ``--idle`` busy over 2 s (at most ``--max-wait`` s), and the
-busy share and 1-minute load average before it are recorded. Speed-up = median time on 1 worker / on 2 workers, per mode, for the whole command
+busy share and 1-minute load average before it are recorded, and so is ``others_cpu_share``: the share of the
+machine's CPU that processes other than the command (and its cluster) used while it ran, an estimate of how much
+other jobs disturbed it. Speed-up = median time on 1 worker / on 2 workers, per mode, for the whole command
 and for the cells alone.
 
     python benchmarks/grid_scaling.py [--reps 2] [--modes local ray ray-cluster]
@@ -34,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -107,18 +110,67 @@ class Cluster:
             current.unlink()
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(total, busy) CPU ticks of the whole machine so far (/proc/stat; busy = not idle and not iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])  # guest time is already inside user time
+    return total, total - fields[3] - fields[4]
+
+
+def tree_ticks(roots: list[int]) -> dict[int, int]:
+    """Own CPU ticks (user + system) of each live process descending from ``roots``, roots included (/proc)."""
+    parent, ticks = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        f = stat[stat.rindex(")") + 2 :].split()
+        parent[int(entry)] = int(f[1])
+        ticks[int(entry)] = int(f[11]) + int(f[12])
+    tree, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in ticks and pid not in tree:
+            tree.add(pid)
+            todo += [child for child, par in parent.items() if par == pid]
+    return {pid: ticks[pid] for pid in tree}
+
+
+def run_watched(cmd: list[str], roots: list[int]) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``cmd``; also the CPU seconds it and the processes under ``roots`` used meanwhile (sampled every 0.2 s,
+    so the last 0.2 s of each process that ends is missed: an estimate, slightly low)."""
+    before = tree_ticks(roots)
+    seen: dict[int, int] = {}
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    ) as proc:
+        out: dict[str, str] = {}
+        reader = threading.Thread(
+            target=lambda: out.update(zip(("out", "err"), proc.communicate()))
+        )
+        reader.start()
+        while reader.is_alive():
+            for pid, t in tree_ticks([proc.pid, *roots]).items():
+                seen[pid] = max(seen.get(pid, 0), t)
+            reader.join(0.2)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, out.get("out"), out.get("err"))
+    used = sum(t - before.get(pid, 0) for pid, t in seen.items())
+    return subprocess.CompletedProcess(cmd, 0, out.get("out", ""), out.get("err", "")), used / TICK
+
+
 def busy_fraction(seconds: float = 2.0) -> float:
-    """Share of the machine's CPU time spent busy (not idle or iowait) over the next ``seconds`` (/proc/stat)."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + fields[4]
-        return sum(fields), idle
-
-    total0, idle0 = sample()
+    """Share of the machine's CPU time spent busy over the next ``seconds``."""
+    total0, busy0 = machine_ticks()
     time.sleep(seconds)
-    total1, idle1 = sample()
-    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+    total1, busy1 = machine_ticks()
+    return (busy1 - busy0) / max(1, total1 - total0)
 
 
 def wait_for_idle(threshold: float, max_wait_s: float) -> tuple[float, float]:
@@ -146,9 +198,11 @@ def one(mode: str, workers: int, out: Path, idle: float, max_wait_s: float) -> d
     try:
         busy, waited = wait_for_idle(idle, max_wait_s)
         load = os.getloadavg()[0]
+        total0, busy0 = machine_ticks()
         t0 = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=ENV)
+        done, ours = run_watched(cmd, [cluster.proc.pid] if cluster else [])
         wall = time.perf_counter() - t0
+        total1, busy1 = machine_ticks()
     finally:
         if cluster is not None:
             cluster.stop()
@@ -160,7 +214,9 @@ def one(mode: str, workers: int, out: Path, idle: float, max_wait_s: float) -> d
     row = {"mode": mode, "workers": workers, "wall_s": round(wall, 2), "grid_s": grid,
            "backend_start_stop_s": start_stop, "cells_s": round(grid - start_stop, 2),
            "load_1min_before": round(load, 2), "busy_2s_before": round(busy, 3),
-           "waited_for_idle_s": round(waited, 1), "grid_line": line}  # fmt: skip
+           "waited_for_idle_s": round(waited, 1), "own_cpu_s": round(ours, 1),
+           "others_cpu_share": round(max(0.0, ((busy1 - busy0) / TICK - ours) / ((total1 - total0) / TICK)), 3),
+           "grid_line": line}  # fmt: skip
     if cluster is not None:
         row["cluster_start_s_untimed"] = round(cluster.start_s, 2)
     return row
@@ -189,6 +245,7 @@ def main() -> None:
         "--max-wait", type=float, default=600, help="but wait at most this many seconds"
     )
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop a running cluster on the way out
     rows = []
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
