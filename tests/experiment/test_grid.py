@@ -299,6 +299,9 @@ def test_ray_backend_with_two_local_cpus_is_bit_identical_to_the_local_pool(
     remote = run_grid(tiny_cells(tmp_path / "ray", n=3), out=tmp_path / "ray", backend="ray", workers=2,
                       progress=False)  # fmt: skip
     assert remote.ran == 3 and remote.backend == "ray"
+    # the time spent starting and stopping the instance is told apart from the cells' time
+    assert 0 < remote.backend_s < remote.wall_s
+    assert f"of which {remote.backend_s:.1f} s starting and stopping the backend" in remote.line()
     import ray
 
     assert not ray.is_initialized()  # the grid stopped the instance it started
@@ -320,6 +323,11 @@ def test_a_two_process_ray_cluster_on_localhost_gives_the_same_results(tmp_path,
     port = _free_port()
     address = f"127.0.0.1:{port}"
     env = _cli_env(SRC)
+    # `ray start --head` turns token authentication on when ~/.ray/auth_token exists (any local ray.init writes
+    # it), a driver given an address does not unless RAY_AUTH_MODE says so: start the cluster in the mode this
+    # process's driver is in (token once an earlier local instance of this process switched it on), whatever order
+    # the tests run in
+    env.setdefault("RAY_AUTH_MODE", "disabled")
     common = ["--num-cpus=1", "--block", "--disable-usage-stats"]
     procs = []
     try:
@@ -395,3 +403,21 @@ def test_bad_backend_choices_are_one_line_errors_before_any_cell(tmp_path, capsy
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.glob("*/summary.json"))
+
+
+def test_a_driver_refused_for_want_of_a_ray_token_is_told_how_to_send_one():
+    from ceas.experiment.backends import _init_failure
+
+    refused = RuntimeError("Failed to connect to GCS. Last connection error: ray.exceptions.AuthenticationError: "
+                           "RPC error: InvalidAuthToken: Authentication token is missing or incorrect")  # fmt: skip
+    try:
+        try:
+            raise refused
+        except RuntimeError as inner:
+            raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379") from inner
+    except ConnectionError as exc:
+        told = _init_failure("10.0.0.5:6379", exc)
+        other = _init_failure("10.0.0.5:6379", ConnectionError("Failed to connect to Ray cluster"))
+    assert "RAY_AUTH_MODE=token" in told and "\n" not in told
+    assert "cannot start or join Ray: ConnectionError: Failed to connect" in other
+    assert "RAY_AUTH_MODE" not in other

@@ -130,6 +130,30 @@ def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
         ) from None
 
 
+def _init_failure(address: str | None, exc: BaseException) -> str:
+    """One line for a failed ``ray.init``; names token authentication when that is what refused the driver.
+
+    ``ray start --head`` turns Ray's token authentication on whenever a token exists on its machine
+    (``~/.ray/auth_token``, which any local ``ray.init`` writes, ``--backend ray`` without ``--address`` included),
+    but a driver given an explicit address does not turn it on by itself (Ray's choice: it would send the token to
+    whatever answers there). Ray then retries for about 20 s and reports only that it could not connect.
+    """
+    where = f"--address {address!r}" if address else "a local Ray instance"
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 8:
+        chain.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    if address and any(
+        "InvalidAuthToken" in text or "AuthenticationError" in text for text in chain
+    ):
+        return (
+            f"{where}: the cluster wants Ray token authentication and this driver does not send a token; allowed: "
+            "RAY_AUTH_MODE=token with the cluster's token (~/.ray/auth_token, RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH),"
+            " or --address auto on a node of the cluster"
+        )
+    return f"{where}: cannot start or join Ray: {reason_of(exc)}"
+
+
 class RayBackend:
     """Ray tasks of 1 CPU each, on a local instance or the cluster at ``address`` (see the module docstring)."""
 
@@ -160,8 +184,7 @@ class RayBackend:
                 else:  # "local": a new instance, never a cluster that happens to run here
                     ray.init(address="local", num_cpus=max(1, int(workers)), **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = f"--address {address!r}" if address else "a local Ray instance"
-                raise ConfigError(f"{where}: cannot start or join Ray: {reason_of(exc)}") from None
+                raise ConfigError(_init_failure(address, exc)) from None
             self._owned = True
         cpus = int(ray.cluster_resources().get("CPU", 0))
         self.capacity = max(1, cpus)
