@@ -62,8 +62,17 @@ ACCURACY = [
     "oblivious-median",
     "ceas-no-scheduling",
     "ceas-defences-oblivious",
+    "ceas-defences-unflagged",
 ]
-EXTRA = {"ceas-no-auth": [*SCENARIOS["ceas"], "security.authentication=false"]}
+EXTRA = {
+    "ceas-no-auth": [*SCENARIOS["ceas"], "security.authentication=false"],
+    # CEAS's defences with random seating among the nodes the trust test has not flagged (as the ceas policy seats):
+    # separates the policy's trust-filtered seating from its entanglement-aware choices
+    "ceas-defences-unflagged": [
+        *SCENARIOS["ceas-no-scheduling"],
+        'scheduling.policy_params.seating="unflagged"',
+    ],
+}
 
 
 def settings(scenario: str) -> list[str]:

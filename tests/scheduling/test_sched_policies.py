@@ -344,3 +344,25 @@ def test_seat_takes_the_order_and_skips_only_incompatible_nodes():
     few = NodeView(**{**keyed.__dict__, "pair_tags": tags, "min_seats": 4})
     assert seat(order, 4, few).sum() == 0
     assert np.flatnonzero(seat(order, 4, NodeView(**{**few.__dict__, "min_seats": 2}))).tolist() == [1, 2]
+
+
+def test_random_seating_among_unflagged_nodes_is_the_ceas_policys_trust_filter_alone():
+    """policy_params.seating = 'unflagged': uniform draws, but only among nodes the trust test has not flagged while
+    at least m of them are ready (the ablation of docs/results.md); the default draws among every ready node."""
+    trust = np.array([1.0, 1.0, 1.0, 0.6, 0.2, 1.0])  # nodes 3 and 4 are flagged
+    inv, nodes = views([[0.0]] * 6, trust=trust, t_coh=10.0, rate=1e6)
+    params = SchedulingParams(policy="random", participants=3, policy_params={"seating": "unflagged"})
+    filtered, plain = make_policy("random", params), make_policy("random", SchedulingParams(participants=3))
+    rng = np.random.default_rng(5)
+    seen = np.zeros(6)
+    for _ in range(300):
+        d = filtered(inv, nodes, rng)
+        seen[d.participants] += 1
+        assert d.seat_weights.tolist() == [1.0, 1.0, 1.0, 0.0, 0.0, 1.0]  # a uniform draw over the unflagged
+    assert seen[[3, 4]].sum() == 0 and (seen[[0, 1, 2, 5]] > 0).all()
+    assert any(
+        set(plain(inv, nodes, rng).participants) & {3, 4} for _ in range(50)
+    )  # without the filter the flagged nodes are drawn
+    # fewer than m unflagged nodes ready: the flagged ones fill the seats, as in the ceas policy
+    few = views([[0.0]] * 6, trust=np.array([1.0, 0.5, 0.5, 0.5, 0.5, 0.5]), t_coh=10.0, rate=1e6)
+    assert len(filtered(*few, rng).participants) == 3

@@ -41,6 +41,9 @@ class RandomPolicy:
         Largest number of participant sets :meth:`decision_distribution` lists.
     generation : "continuous" or "on-demand"
         ``scheduling.policy_params.generation``.
+    seating : "ready" or "unflagged"
+        ``scheduling.policy_params.seating``: draw among every ready node, or -- as the ``ceas`` policy does --
+        among the ready nodes the trust test has not flagged (trust 1) whenever at least m of them are ready.
     """
 
     name = "random"
@@ -55,6 +58,13 @@ class RandomPolicy:
             "isolates the utilisation generation control buys from the participant choice (issue 11: 0.899 "
             "measured for random selection with on-demand generation, paper configuration, seed 0).",
         )
+        seating: Literal["ready", "unflagged"] = Field(
+            "ready",
+            description="random: 'ready' draws among every ready node (the Fig. 4 baseline); 'unflagged' draws only "
+            "among the ready nodes the trust test has not flagged whenever at least m are ready, as the ceas "
+            "policy does -- the ablation that separates trust-filtered seating from the ceas policy's "
+            "entanglement-aware choices (docs/results.md, fair headline)",
+        )
 
     def __init__(
         self,
@@ -62,14 +72,20 @@ class RandomPolicy:
         *,
         max_enumeration: int = 10_000,
         generation: str = "continuous",
+        seating: str = "ready",
     ) -> None:
         if generation not in ("continuous", "on-demand"):
             raise ValidationError(
                 f"generation: {generation!r} is not allowed; allowed: 'continuous' or 'on-demand'"
             )
+        if seating not in ("ready", "unflagged"):
+            raise ValidationError(
+                f"seating: {seating!r} is not allowed; allowed: 'ready' or 'unflagged'"
+            )
         self.params = params
         self.max_enumeration = max_enumeration
         self.generation = generation
+        self.seating = seating
 
     def _decide(
         self,
@@ -95,7 +111,12 @@ class RandomPolicy:
     def _pool(self, inventory: InventoryView, nodes: NodeView) -> tuple[np.ndarray, int]:
         fr = frame(inventory, nodes, self.params.round_s)
         pool = np.flatnonzero(eligible_nodes(fr, nodes))
-        return pool, min(self.params.participants, pool.shape[0])
+        m = self.params.participants
+        if self.seating == "unflagged":
+            unflagged = pool[nodes.trust[pool] >= 1.0 - 1e-9]  # the ceas policy's rule (ceas_policy._select)
+            if unflagged.shape[0] >= m:
+                pool = unflagged
+        return pool, min(m, pool.shape[0])
 
     def __call__(
         self, inventory: InventoryView, nodes: NodeView, rng: np.random.Generator
