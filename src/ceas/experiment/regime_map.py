@@ -51,6 +51,7 @@ from ceas.config import RunConfig, load_config
 from ceas.errors import ConfigError
 from ceas.experiment import dataset, store
 from ceas.experiment.grid import RETRIES, Cell, GridRun, run_grid
+from ceas.experiment.reproduce import _mean_ci
 from ceas.experiment.sweep import parse_vary
 
 __all__ = [
@@ -205,19 +206,6 @@ def cell_physics(cfg: RunConfig, ctx: Any = None) -> dict[str, Any]:
         "age_bins_median": float(np.median(spec.bins)),
         "age_bins_max": int(spec.bins.max()),
     }
-
-
-def _mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of a 95 % t-interval over the non-NaN values (0 for one value; NaN for none)."""
-    x = np.asarray([v for v in values if not math.isnan(v)], float)
-    if x.size == 0:
-        return math.nan, math.nan
-    if x.size == 1:
-        return float(x[0]), 0.0
-    from scipy import stats
-
-    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    return float(x.mean()), float(half)
 
 
 def _final10(rows: list[dict[str, Any]]) -> float:

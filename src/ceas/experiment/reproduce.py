@@ -113,7 +113,7 @@ def plan(base: str, *, quick: bool, seeds: int, out: Path, overrides: list[str])
 
 
 def _mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of a 95 % t-interval (0 for a single value)."""
+    """Mean and half-width of a 95 % t-interval over the non-NaN values (0 for one value; NaN for none)."""
     x = np.asarray([v for v in values if not math.isnan(v)], float)
     if x.size == 0:
         return math.nan, math.nan
